@@ -1,0 +1,111 @@
+//! `migrations`: the registry's versions, edges and chosen paths; `--check` lints it.
+
+use serde::Serialize;
+
+use artifact_migrate::schema::{describe_path, LintFinding};
+
+use crate::cli::Ctx;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Lint the registry (cycles, unreachable versions, duplicate edges, ambiguous paths); exit 1 on any finding.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Edge {
+    from: String,
+    to: String,
+    changes: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct PathTo {
+    from: String,
+    steps: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct MigrationsReport {
+    versions: Vec<String>,
+    latest: Option<String>,
+    migrations: Vec<Edge>,
+    paths: Vec<PathTo>,
+    findings: Vec<LintFinding>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+    let registry = ctx.registry();
+    let latest = registry.latest();
+    let paths = match latest {
+        Some(l) => registry
+            .versions()
+            .into_iter()
+            .filter(|v| *v != l)
+            .map(|v| PathTo {
+                from: v.to_string(),
+                steps: registry
+                    .path(v, l)
+                    .map(|p| p.iter().map(|m| m.id().to_string()).collect())
+                    .unwrap_or_default(),
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    let report = MigrationsReport {
+        versions: registry.versions().iter().map(|v| v.to_string()).collect(),
+        latest: latest.map(|v| v.to_string()),
+        migrations: registry
+            .migrations()
+            .iter()
+            .map(|m| Edge {
+                from: m.from().to_string(),
+                to: m.to().to_string(),
+                changes: m.describe(),
+            })
+            .collect(),
+        paths,
+        findings: registry.lint(),
+    };
+    ctx.out.report(&report, |o| {
+        let mut t = format!(
+            "versions: {}\nlatest: {}\n\nmigrations:\n",
+            report.versions.join(", "),
+            report.latest.as_deref().unwrap_or("none")
+        );
+        for m in registry.migrations() {
+            t.push_str(&format!("  {}\n", m.id()));
+            for c in m.describe() {
+                t.push_str(&format!("    - {c}\n"));
+            }
+        }
+        if let Some(l) = latest {
+            t.push_str(&format!("\npaths to {l}:\n"));
+            for v in registry.versions().into_iter().filter(|v| *v != l) {
+                match registry.path(v, l) {
+                    Ok(p) => t.push_str(&format!("  {v}: {}\n", describe_path(&p))),
+                    Err(e) => t.push_str(&format!("  {v}: {e}\n")),
+                }
+            }
+        }
+        if args.check {
+            if report.findings.is_empty() {
+                t.push_str("\ncheck: no problems found\n");
+            }
+            for f in &report.findings {
+                t.push_str(&format!(
+                    "{} {}\n",
+                    o.paint(&format!("{}:", f.severity), "33"),
+                    f.problem
+                ));
+            }
+        }
+        t
+    })?;
+    Ok(if args.check && !report.findings.is_empty() {
+        1
+    } else {
+        0
+    })
+}

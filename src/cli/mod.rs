@@ -1,0 +1,189 @@
+//! The command line: one file per command, a shared output layer. A thin layer over the
+//! library: parse arguments, open the repository, call the engine, render the report.
+
+pub mod apply;
+pub mod demo;
+pub mod migrations;
+pub mod output;
+pub mod plan;
+pub mod progress;
+pub mod show;
+pub mod status;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use artifact_migrate::config::{normalize_root, Config};
+use artifact_migrate::git::worktree::{finish_interrupted, Recovery};
+use artifact_migrate::git::Repo;
+use artifact_migrate::schema::{Registry, Version};
+
+pub use output::{CliError, ErrorKind, Output};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "artifact-migrate",
+    version,
+    about = "Migrate JSON run manifests in a git repository to new schema versions, one audited commit per batch"
+)]
+pub struct Cli {
+    /// Run as if started in DIR (like git -C).
+    #[arg(short = 'C', id = "chdir", value_name = "DIR", global = true)]
+    pub chdir: Option<PathBuf>,
+    /// The artifacts root, relative to the repository root (default: artifacts, or .artifact-migrate.toml).
+    #[arg(long, value_name = "DIR", global = true)]
+    pub artifacts: Option<String>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress and no notes on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// When to colour the output.
+    #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto, global = true)]
+    pub color: ColorWhen,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Version distribution, latest, pending, dirty and untracked manifests.
+    Status(status::Args),
+    /// Dry run: what apply would do, with every check; writes nothing.
+    Plan(plan::Args),
+    /// Migrate and commit the batch as one commit.
+    Apply(apply::Args),
+    /// A manifest migrated in memory; writes nothing.
+    Show(show::Args),
+    /// The registry: versions, edges, the path from each version to the latest.
+    Migrations(migrations::Args),
+    /// Build a sample artifacts repository and walk through the main job on it.
+    Demo(demo::Args),
+}
+
+/// What every command gets: where it runs, how to print.
+pub struct Ctx {
+    pub cwd: PathBuf,
+    pub artifacts: Option<String>,
+    pub out: Output,
+}
+
+impl Ctx {
+    /// Opens the repository around the working directory, finishes an interrupted run if
+    /// one left the working tree behind (and says so), and loads the settings.
+    pub fn open(&self) -> anyhow::Result<(Repo, Config, Option<Recovery>)> {
+        let repo = Repo::discover(&self.cwd)?;
+        let mut recovery = None;
+        if repo.workdir().is_some() {
+            if let Some(r) = finish_interrupted(&repo)? {
+                self.out.note(&r.describe());
+                recovery = Some(r);
+            }
+        }
+        let mut cfg = repo.load_config().map_err(|e| anyhow::anyhow!("{e}"))?;
+        if let Some(a) = &self.artifacts {
+            cfg.artifacts_root = normalize_root(a).map_err(CliError::usage)?;
+        }
+        Ok((repo, cfg, recovery))
+    }
+
+    /// The registry of this run.
+    pub fn registry(&self) -> Registry {
+        Registry::with_builtins()
+    }
+
+    /// Turns command-line pathspecs (relative to the working directory) into
+    /// repository-relative ones.
+    pub fn pathspecs(&self, repo: &Repo, specs: &[String]) -> anyhow::Result<Vec<String>> {
+        let Some(workdir) = repo.workdir() else {
+            return Ok(specs.to_vec());
+        };
+        let workdir = workdir
+            .canonicalize()
+            .with_context(|| format!("resolve {}", workdir.display()))?;
+        let cwd = self.cwd.canonicalize().unwrap_or_else(|_| self.cwd.clone());
+        let prefix = cwd
+            .strip_prefix(&workdir)
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        specs
+            .iter()
+            .map(|s| {
+                let p = Path::new(s);
+                let joined = if p.is_absolute() {
+                    p.strip_prefix(&workdir)
+                        .map(Path::to_path_buf)
+                        .map_err(|_| {
+                            CliError::usage(format!(
+                                "{s}: outside the repository at {}",
+                                workdir.display()
+                            ))
+                        })?
+                } else {
+                    prefix.join(p)
+                };
+                let mut parts: Vec<String> = Vec::new();
+                for c in joined.components() {
+                    match c {
+                        std::path::Component::Normal(n) => {
+                            parts.push(n.to_string_lossy().into_owned())
+                        }
+                        std::path::Component::ParentDir if parts.pop().is_none() => {
+                            return Err(
+                                CliError::usage(format!("{s}: outside the repository")).into()
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(parts.join("/"))
+            })
+            .collect()
+    }
+}
+
+/// Parses `--to V`.
+pub fn parse_version(s: &str) -> Result<Version, String> {
+    s.parse::<Version>().map_err(|e| e.to_string())
+}
+
+/// Runs the parsed command; returns the exit code.
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let base = std::env::current_dir().context("read the current directory")?;
+    let cwd = match &cli.chdir {
+        Some(d) if d.is_absolute() => d.clone(),
+        Some(d) => base.join(d),
+        None => base,
+    };
+    if cli.chdir.is_some() && !cwd.is_dir() {
+        return Err(CliError::usage(format!(
+            "cannot change to {}: no such directory",
+            cwd.display()
+        ))
+        .into());
+    }
+    let out = Output::new(cli.json, cli.quiet, cli.color);
+    let ctx = Ctx {
+        cwd,
+        artifacts: cli.artifacts,
+        out,
+    };
+    match cli.command {
+        Command::Status(a) => status::run(&ctx, a),
+        Command::Plan(a) => plan::run(&ctx, a),
+        Command::Apply(a) => apply::run(&ctx, a),
+        Command::Show(a) => show::run(&ctx, a),
+        Command::Migrations(a) => migrations::run(&ctx, a),
+        Command::Demo(a) => demo::run(&ctx, a),
+    }
+}

@@ -1,0 +1,120 @@
+//! Settings: `.artifact-migrate.toml` at the repository root, overridden by CLI flags.
+
+use serde::Deserialize;
+
+use crate::engine::invariants::DEFAULT_PROTECTED;
+
+/// The settings one run uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Directory (repository-relative, no trailing slash) under which manifests live.
+    pub artifacts_root: String,
+    /// File name of a manifest.
+    pub manifest_name: String,
+    /// Protected fields, as JSON pointers.
+    pub protected: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            artifacts_root: "artifacts".into(),
+            manifest_name: "manifest.json".into(),
+            protected: DEFAULT_PROTECTED.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// The file's shape; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    artifacts_root: Option<String>,
+    manifest_name: Option<String>,
+    protected_fields: Option<Vec<String>>,
+}
+
+/// A config file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub message: String,
+}
+
+/// The name of the config file at the repository root.
+pub const CONFIG_FILE: &str = ".artifact-migrate.toml";
+
+impl Config {
+    /// Reads settings from the text of a `.artifact-migrate.toml` on top of the defaults.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: CONFIG_FILE.into(),
+            message,
+        };
+        let file: ConfigFile =
+            toml::from_str(text).map_err(|e| err(format!("{e}; see docs/cli.md for the keys")))?;
+        let mut cfg = Config::default();
+        if let Some(root) = file.artifacts_root {
+            cfg.artifacts_root = normalize_root(&root).map_err(err)?;
+        }
+        if let Some(name) = file.manifest_name {
+            if name.is_empty() || name.contains('/') {
+                return Err(err(format!(
+                    "manifest_name {name:?} must be a plain file name"
+                )));
+            }
+            cfg.manifest_name = name;
+        }
+        if let Some(fields) = file.protected_fields {
+            for f in &fields {
+                if !f.starts_with('/') {
+                    return Err(err(format!(
+                        "protected field {f:?} must be a JSON pointer such as \"/run_id\""
+                    )));
+                }
+            }
+            cfg.protected = fields;
+        }
+        Ok(cfg)
+    }
+}
+
+/// `./artifacts/` → `artifacts`; `.` or empty → the repository root (`""`).
+pub fn normalize_root(root: &str) -> Result<String, String> {
+    let parts: Vec<&str> = root
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if parts.contains(&"..") || root.starts_with('/') {
+        return Err(format!(
+            "artifacts root {root:?} must be a path inside the repository"
+        ));
+    }
+    Ok(parts.join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_overrides_defaults() {
+        let c =
+            Config::from_toml("artifacts_root = \"./runs/\"\nprotected_fields = [\"/run_id\"]\n")
+                .unwrap();
+        assert_eq!(c.artifacts_root, "runs");
+        assert_eq!(c.manifest_name, "manifest.json");
+        assert_eq!(c.protected, vec!["/run_id".to_string()]);
+    }
+
+    #[test]
+    fn bad_files_name_the_file() {
+        let e = Config::from_toml("artifact_root = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with(".artifact-migrate.toml: "), "{e}");
+        assert!(Config::from_toml("artifacts_root = \"../x\"").is_err());
+        assert!(Config::from_toml("protected_fields = [\"run_id\"]").is_err());
+    }
+}

@@ -1,0 +1,388 @@
+//! A batch: which manifests, which path, the transformed bytes, the commit message; then
+//! objects, commit, compare-and-swap and the working tree.
+
+use std::collections::BTreeMap;
+
+use git2::Oid;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::engine::history::{tool_name, BatchInfo};
+use crate::engine::migrate::{
+    migrate_manifest, ChangeNote, ManifestError, MigrateOptions, Outcome,
+};
+use crate::engine::progress::Progress;
+use crate::git::identity::Identity;
+use crate::git::message::{BatchMessage, StepGroup};
+use crate::git::objects::{write_commit, BlobContent, CommitRequest, FileUpdate};
+use crate::git::refs::compare_and_swap;
+use crate::git::scan::{matches_pathspec, scan_commit};
+use crate::git::worktree::{
+    clear_journal, manifest_state, update_files, write_journal, Journal, PendingFile,
+    WorktreeReport,
+};
+use crate::git::{GitError, Repo, Target};
+use crate::ids::{CommitId, RepoPath};
+use crate::schema::{Registry, StepId, Version};
+
+/// An error that stops a whole command (as opposed to one manifest failing).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error("unknown target version {target}; the registry knows {known}")]
+    UnknownTarget { target: Version, known: String },
+    #[error("the registry has no migrations")]
+    EmptyRegistry,
+    #[error("{} manifest(s) have uncommitted changes; commit or stash them first (nothing was changed): {}", paths.len(), paths.join(", "))]
+    DirtyManifests { paths: Vec<String> },
+}
+
+/// What to plan.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// The target version; `None` = the registry's latest.
+    pub target: Option<Version>,
+    /// Repository-relative files or directories; empty = every manifest.
+    pub pathspecs: Vec<String>,
+    /// Commit to this branch instead of HEAD's (created from HEAD if missing).
+    pub branch: Option<String>,
+}
+
+/// What to apply.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    pub plan: PlanOptions,
+    /// Commit the manifests that succeeded even if some failed.
+    pub keep_going: bool,
+    /// Replaces the commit's subject line.
+    pub message: Option<String>,
+}
+
+/// A manifest that one failed to migrate, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    pub path: String,
+    pub kind: &'static str,
+    pub error: String,
+}
+
+impl Failure {
+    fn new(path: &RepoPath, e: &ManifestError) -> Self {
+        Failure {
+            path: path.to_string(),
+            kind: e.kind(),
+            error: e.to_string(),
+        }
+    }
+}
+
+/// One manifest the batch migrates.
+#[derive(Debug, Clone)]
+pub struct PlannedManifest {
+    pub path: RepoPath,
+    pub old_blob: Oid,
+    pub mode: i32,
+    pub from: Version,
+    pub to: Version,
+    pub steps: Vec<StepId>,
+    pub changes: Vec<ChangeNote>,
+    pub old_bytes: Vec<u8>,
+    pub new_bytes: Vec<u8>,
+}
+
+/// Everything `plan` shows and `apply` commits.
+#[derive(Debug, Clone)]
+pub struct BatchPlan {
+    pub target: Version,
+    pub target_ref: Target,
+    pub migrate: Vec<PlannedManifest>,
+    pub current: Vec<(RepoPath, Version)>,
+    pub failed: Vec<Failure>,
+    pub message: BatchMessage,
+}
+
+/// The batch's one timestamp: the committer date (honouring `SOURCE_DATE_EPOCH`); for a
+/// plan without a configured identity, now.
+pub fn batch_time(repo: &Repo) -> Result<String, GitError> {
+    match Identity::from_env(repo) {
+        Ok(id) => Ok(id.applied_at),
+        Err(GitError::NoIdentity) => {
+            Ok(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Plans a batch: reads the manifests of the target ref's commit, migrates each in memory
+/// with every check `apply` runs, and writes the commit message. Writes nothing.
+pub fn plan(
+    repo: &Repo,
+    cfg: &Config,
+    registry: &Registry,
+    opts: &PlanOptions,
+    progress: &dyn Progress,
+) -> Result<BatchPlan, EngineError> {
+    let latest = registry.latest().ok_or(EngineError::EmptyRegistry)?;
+    let target = opts.target.unwrap_or(latest);
+    if !registry.knows(target) {
+        let known: Vec<String> = registry.versions().iter().map(|v| v.to_string()).collect();
+        return Err(EngineError::UnknownTarget {
+            target,
+            known: known.join(", "),
+        });
+    }
+    let target_ref = repo.target(opts.branch.as_deref())?;
+    progress.start("scan", 0);
+    let scan = scan_commit(repo, target_ref.base, cfg)?;
+    progress.finish();
+    let mut failed: Vec<Failure> = scan
+        .symlinks
+        .iter()
+        .filter(|p| matches_pathspec(p.as_str(), &opts.pathspecs))
+        .map(|p| Failure::new(p, &ManifestError::Symlink))
+        .collect();
+    let entries: Vec<_> = scan
+        .manifests
+        .into_iter()
+        .filter(|m| matches_pathspec(m.path.as_str(), &opts.pathspecs))
+        .collect();
+    progress.start("read", entries.len() as u64);
+    let mut inputs = Vec::with_capacity(entries.len());
+    for e in entries {
+        let blob = repo
+            .git
+            .find_blob(e.blob)
+            .map_err(GitError::git(format!("read {}", e.path)))?;
+        inputs.push((e, blob.content().to_vec()));
+        progress.inc(1);
+    }
+    progress.finish();
+    let batch = BatchInfo {
+        applied_at: batch_time(repo)?,
+        base_commit: target_ref.base,
+        tool: tool_name(),
+    };
+    let mopts = MigrateOptions {
+        registry,
+        target,
+        artifacts_root: &cfg.artifacts_root,
+        protected: &cfg.protected,
+    };
+    progress.start("transform", inputs.len() as u64);
+    let outcomes: Vec<_> = inputs
+        .into_par_iter()
+        .map(|(e, bytes)| {
+            let r = migrate_manifest(&bytes, e.path.as_str(), &mopts, &batch);
+            progress.inc(1);
+            (e, bytes, r)
+        })
+        .collect();
+    progress.finish();
+    let mut migrate = Vec::new();
+    let mut current = Vec::new();
+    for (e, old_bytes, r) in outcomes {
+        match r {
+            Ok(Outcome::Current(v)) => current.push((e.path, v)),
+            Ok(Outcome::Migrated(m)) => migrate.push(PlannedManifest {
+                path: e.path,
+                old_blob: e.blob,
+                mode: e.mode,
+                from: m.from,
+                to: m.to,
+                steps: m.steps,
+                changes: m.changes,
+                old_bytes,
+                new_bytes: m.bytes,
+            }),
+            Err(err) => failed.push(Failure::new(&e.path, &err)),
+        }
+    }
+    failed.sort_by(|a, b| a.path.cmp(&b.path));
+    let message = BatchMessage {
+        target,
+        groups: group(&migrate),
+        already_current: current.len(),
+        failed: failed.len(),
+        applied_at: batch.applied_at,
+        tool: batch.tool,
+        subject: None,
+    };
+    Ok(BatchPlan {
+        target,
+        target_ref,
+        migrate,
+        current,
+        failed,
+        message,
+    })
+}
+
+/// Groups migrated manifests by (from, to, steps) for the message and the trailers, in
+/// version order, with each change counted.
+/// Manifests of one (from, to, steps) group: how many, and each change with its count.
+type GroupCounts = (usize, Vec<(String, usize)>);
+
+fn group(migrate: &[PlannedManifest]) -> Vec<StepGroup> {
+    let mut groups: BTreeMap<(Version, Version, Vec<StepId>), GroupCounts> = BTreeMap::new();
+    for m in migrate {
+        let g = groups.entry((m.from, m.to, m.steps.clone())).or_default();
+        g.0 += 1;
+        for c in &m.changes {
+            match g.1.iter_mut().find(|(s, _)| *s == c.summary) {
+                Some((_, n)) => *n += 1,
+                None => g.1.push((c.summary.clone(), 1)),
+            }
+        }
+    }
+    groups
+        .into_iter()
+        .map(|((from, to, steps), (count, changes))| StepGroup {
+            from,
+            to,
+            steps: steps.iter().map(|s| s.to_string()).collect(),
+            count,
+            changes,
+        })
+        .collect()
+}
+
+/// What `apply` did.
+#[derive(Debug, Clone)]
+pub struct ApplyReport {
+    /// The new commit, or `None` when nothing was committed.
+    pub commit: Option<CommitId>,
+    pub plan: BatchPlan,
+    pub worktree: Option<WorktreeReport>,
+}
+
+/// Applies a batch: plans it, refuses dirty manifests, writes the objects and the commit,
+/// moves the branch by compare-and-swap, then updates the working tree when the branch is
+/// checked out. With failures and without `keep_going`, nothing is committed.
+pub fn apply(
+    repo: &Repo,
+    cfg: &Config,
+    registry: &Registry,
+    opts: &ApplyOptions,
+    progress: &dyn Progress,
+) -> Result<ApplyReport, EngineError> {
+    let target_ref = repo.target(opts.plan.branch.as_deref())?;
+    if target_ref.checked_out {
+        let state = manifest_state(repo, cfg)?;
+        let dirty: Vec<String> = state
+            .dirty
+            .into_iter()
+            .filter(|p| matches_pathspec(p, &opts.plan.pathspecs))
+            .collect();
+        if !dirty.is_empty() {
+            return Err(EngineError::DirtyManifests { paths: dirty });
+        }
+    }
+    let mut plan = plan(repo, cfg, registry, &opts.plan, progress)?;
+    plan.message.subject = opts.message.clone();
+    if plan.migrate.is_empty() || (!plan.failed.is_empty() && !opts.keep_going) {
+        return Ok(ApplyReport {
+            commit: None,
+            plan,
+            worktree: None,
+        });
+    }
+    if plan.target_ref.checked_out {
+        check_no_filters(repo, &plan.migrate)?;
+    }
+    let identity = Identity::from_env(repo)?;
+    let text = plan.message.render();
+    progress.start("write objects", plan.migrate.len() as u64);
+    let updates = plan
+        .migrate
+        .iter()
+        .map(|m| FileUpdate {
+            path: &m.path,
+            content: BlobContent::Bytes(&m.new_bytes),
+            mode: m.mode,
+        })
+        .collect();
+    let req = CommitRequest {
+        base: plan.target_ref.base,
+        updates,
+        message: &text,
+        author: &identity.author,
+        committer: &identity.committer,
+    };
+    let commit = write_commit(repo, &req)?;
+    progress.finish();
+    let journal = Journal {
+        operation: "apply".into(),
+        refname: plan.target_ref.refname.clone(),
+        old: plan.target_ref.base.to_string(),
+        new: commit.to_string(),
+    };
+    if plan.target_ref.checked_out {
+        write_journal(repo, &journal)?;
+    }
+    let subject = text.lines().next().unwrap_or_default().to_string();
+    if let Err(e) = compare_and_swap(
+        repo,
+        &plan.target_ref,
+        commit,
+        &format!("artifact-migrate: {subject}"),
+    ) {
+        if plan.target_ref.checked_out {
+            clear_journal(repo)?;
+        }
+        return Err(e.into());
+    }
+    let worktree = if plan.target_ref.checked_out {
+        progress.start("update files", plan.migrate.len() as u64);
+        let files: Vec<PendingFile> = plan
+            .migrate
+            .iter()
+            .map(|m| PendingFile {
+                path: m.path.clone(),
+                old: m.old_blob,
+                new: Oid::hash_object(git2::ObjectType::Blob, &m.new_bytes).unwrap_or(m.old_blob),
+                mode: m.mode,
+            })
+            .collect();
+        let report = update_files(repo, &files)?;
+        clear_journal(repo)?;
+        progress.finish();
+        Some(report)
+    } else {
+        None
+    };
+    Ok(ApplyReport {
+        commit: Some(commit),
+        plan,
+        worktree,
+    })
+}
+
+/// Refuses to update a working tree whose manifests git would filter (eol, text, filter,
+/// ident): their working-tree bytes would not be the committed bytes.
+fn check_no_filters(repo: &Repo, migrate: &[PlannedManifest]) -> Result<(), GitError> {
+    for m in migrate {
+        for attr in ["filter", "text", "eol", "ident", "working-tree-encoding"] {
+            let v = repo
+                .git
+                .get_attr(
+                    std::path::Path::new(m.path.as_str()),
+                    attr,
+                    git2::AttrCheckFlags::FILE_THEN_INDEX,
+                )
+                .map_err(GitError::git("read git attributes"))?;
+            let set = match attr {
+                "text" => v.is_some() && v != Some("false") && v != Some("auto"),
+                _ => v.is_some() && v != Some("false"),
+            };
+            if set {
+                return Err(GitError::Filtered {
+                    path: m.path.to_string(),
+                    attr: attr.to_string(),
+                });
+            }
+        }
+    }
+    Ok(())
+}

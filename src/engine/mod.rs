@@ -1,0 +1,18 @@
+//! The engine: plan a batch (scan, choose paths, transform, check) and apply it (objects,
+//! commit, compare-and-swap, working tree).
+
+pub mod batch;
+pub mod history;
+pub mod invariants;
+pub mod migrate;
+pub mod progress;
+pub mod survey;
+
+pub use batch::{
+    apply, plan, ApplyOptions, ApplyReport, BatchPlan, EngineError, Failure, PlanOptions,
+    PlannedManifest,
+};
+pub use history::{tool_name, BatchInfo, HistoryEntry};
+pub use migrate::{migrate_manifest, ManifestError, MigrateOptions, Migrated, Outcome};
+pub use progress::{NoProgress, Progress};
+pub use survey::{survey, Survey};

@@ -1,0 +1,207 @@
+//! Commit messages of batches and rollbacks, and reading their trailers back (§6).
+//!
+//! Trailers follow `git interpret-trailers` rules: one `Key: value` per line in the last
+//! paragraph, no prose in that paragraph, values on one line (libgit2 does not unfold).
+
+use crate::schema::Version;
+
+/// The trailer keys this tool writes.
+pub mod keys {
+    pub const TARGET: &str = "Migration-Target";
+    pub const MANIFESTS: &str = "Migration-Manifests";
+    pub const STEP: &str = "Migration-Step";
+    pub const APPLIED_AT: &str = "Migration-Applied-At";
+    pub const TOOL: &str = "Migration-Tool";
+    pub const ROLLBACK_OF: &str = "Migration-Rollback-Of";
+}
+
+/// One group of a batch: the manifests that went `from -> to` by the same steps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepGroup {
+    pub from: Version,
+    pub to: Version,
+    /// The edges taken, e.g. `["1.0.0->1.2.0"]`.
+    pub steps: Vec<String>,
+    pub count: usize,
+    /// What was done, with how many manifests of the group it was done to.
+    pub changes: Vec<(String, usize)>,
+}
+
+/// Everything a batch commit message says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchMessage {
+    pub target: Version,
+    pub groups: Vec<StepGroup>,
+    pub already_current: usize,
+    /// Manifests that failed and were left as they were (`--keep-going`).
+    pub failed: usize,
+    pub applied_at: String,
+    pub tool: String,
+    /// `-m TEXT`: replaces the subject line.
+    pub subject: Option<String>,
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// Makes a value safe for a one-line trailer or subject.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl BatchMessage {
+    /// The number of manifests migrated.
+    pub fn migrated(&self) -> usize {
+        self.groups.iter().map(|g| g.count).sum()
+    }
+
+    /// The default subject: `migrate: N manifests to schema V`.
+    pub fn default_subject(&self) -> String {
+        format!(
+            "migrate: {} to schema {}",
+            plural(self.migrated(), "manifest"),
+            self.target
+        )
+    }
+
+    /// The whole message, ending with a newline.
+    pub fn render(&self) -> String {
+        let subject = self
+            .subject
+            .as_deref()
+            .map(one_line)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| self.default_subject());
+        let mut m = format!("{subject}\n\n");
+        for g in &self.groups {
+            let via = if g.steps.len() > 1 {
+                format!(" via {}", g.steps.join(", "))
+            } else {
+                String::new()
+            };
+            m.push_str(&format!(
+                "{} -> {} ({}){via}\n",
+                g.from,
+                g.to,
+                plural(g.count, "manifest")
+            ));
+            for (change, n) in &g.changes {
+                if *n == g.count {
+                    m.push_str(&format!("  - {change}\n"));
+                } else {
+                    m.push_str(&format!("  - {change} ({n} of {})\n", g.count));
+                }
+            }
+        }
+        m.push_str(&format!("\nAlready current: {}.\n", self.already_current));
+        if self.failed > 0 {
+            m.push_str(&format!(
+                "Failed and left unchanged (--keep-going): {}.\n",
+                self.failed
+            ));
+        }
+        m.push('\n');
+        m.push_str(&format!("{}: {}\n", keys::TARGET, self.target));
+        m.push_str(&format!("{}: {}\n", keys::MANIFESTS, self.migrated()));
+        for g in &self.groups {
+            m.push_str(&format!(
+                "{}: {}->{} {}\n",
+                keys::STEP,
+                g.from,
+                g.to,
+                g.count
+            ));
+        }
+        m.push_str(&format!("{}: {}\n", keys::APPLIED_AT, self.applied_at));
+        m.push_str(&format!("{}: {}\n", keys::TOOL, self.tool));
+        m
+    }
+}
+
+/// The trailers of a commit message, in order.
+pub fn trailers(message: &str) -> Vec<(String, String)> {
+    match git2::message_trailers_strs(message) {
+        Ok(t) => t
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The first value of a trailer.
+pub fn trailer<'a>(trailers: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    trailers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(key))
+        .map(|(_, v)| v.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> BatchMessage {
+        let v = |s: &str| s.parse::<Version>().unwrap();
+        BatchMessage {
+            target: v("1.2.0"),
+            groups: vec![
+                StepGroup {
+                    from: v("1.0.0"),
+                    to: v("1.2.0"),
+                    steps: vec!["1.0.0->1.2.0".into()],
+                    count: 3,
+                    changes: vec![
+                        ("Add input_snapshots (empty object)".into(), 3),
+                        ("Add job_id (from the path)".into(), 1),
+                    ],
+                },
+                StepGroup {
+                    from: v("1.1.0"),
+                    to: v("1.2.0"),
+                    steps: vec!["1.1.0->1.2.0".into()],
+                    count: 1,
+                    changes: vec![("Add chain_metadata".into(), 1)],
+                },
+            ],
+            already_current: 2,
+            failed: 0,
+            applied_at: "2026-11-24T19:00:00Z".into(),
+            tool: "artifact-migrate 0.1.0".into(),
+            subject: None,
+        }
+    }
+
+    #[test]
+    fn message_has_the_specified_shape() {
+        assert_eq!(
+            sample().render(),
+            "migrate: 4 manifests to schema 1.2.0\n\n\
+             1.0.0 -> 1.2.0 (3 manifests)\n  - Add input_snapshots (empty object)\n  - Add job_id (from the path) (1 of 3)\n\
+             1.1.0 -> 1.2.0 (1 manifest)\n  - Add chain_metadata\n\n\
+             Already current: 2.\n\n\
+             Migration-Target: 1.2.0\nMigration-Manifests: 4\nMigration-Step: 1.0.0->1.2.0 3\nMigration-Step: 1.1.0->1.2.0 1\n\
+             Migration-Applied-At: 2026-11-24T19:00:00Z\nMigration-Tool: artifact-migrate 0.1.0\n"
+        );
+    }
+
+    #[test]
+    fn trailers_read_back() {
+        let t = trailers(&sample().render());
+        assert_eq!(trailer(&t, keys::TARGET), Some("1.2.0"));
+        assert_eq!(trailer(&t, keys::MANIFESTS), Some("4"));
+        assert_eq!(t.iter().filter(|(k, _)| k == keys::STEP).count(), 2);
+    }
+
+    #[test]
+    fn a_custom_subject_stays_on_one_line() {
+        let mut m = sample();
+        m.subject = Some("schema bump\nfor Q4".into());
+        assert!(m.render().starts_with("schema bump for Q4\n\n"));
+    }
+}

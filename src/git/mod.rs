@@ -1,0 +1,59 @@
+//! Everything that touches the repository or the disk: reading trees, writing objects and
+//! commits, the compare-and-swap on the branch, working-tree updates with the journal that
+//! lets the next command finish an interrupted one, and commit messages with their trailers.
+
+pub mod diff;
+pub mod identity;
+pub mod message;
+pub mod objects;
+pub mod refs;
+pub mod repo;
+pub mod scan;
+pub mod worktree;
+
+pub use repo::{Repo, Target};
+
+use std::path::PathBuf;
+
+/// An error of the git layer, naming the object, path or operation involved.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error(
+        "not a git repository (or any parent up to /): {0}; run inside a repository or pass -C DIR"
+    )]
+    NotARepo(PathBuf),
+    #[error("the repository has no commits yet: commit the manifests first")]
+    Unborn,
+    #[error("{0}")]
+    BadRevision(String),
+    #[error("branch moved during migration: {refname} is no longer at {expected}; nothing was changed, run the command again")]
+    BranchMoved { refname: String, expected: String },
+    #[error("tell git who you are: set user.name and user.email (git config user.name \"Your Name\") or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL")]
+    NoIdentity,
+    #[error("{0}")]
+    BadDate(String),
+    #[error("the batch would change {path}, which is not a migrated manifest; nothing was committed (this is a bug: please report it)")]
+    BatchTouchesOther { path: String },
+    #[error("{path} has git attributes ({attr}) that would make its working-tree bytes differ from the committed blob; remove that attribute for manifests or use --branch")]
+    Filtered { path: String, attr: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{op}: {source}")]
+    Git { op: String, source: git2::Error },
+}
+
+impl GitError {
+    /// Wraps a libgit2 error with what we were doing.
+    pub fn git(op: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
+        let op = op.into();
+        move |source| GitError::Git { op, source }
+    }
+    /// Wraps an I/O error with the path involved.
+    pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> GitError {
+        let path = path.into();
+        move |source| GitError::Io { path, source }
+    }
+}

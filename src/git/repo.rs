@@ -1,0 +1,204 @@
+//! Opening the repository and deciding which ref a batch goes to.
+
+use std::path::Path;
+
+use git2::{Oid, Repository};
+
+use crate::config::{Config, CONFIG_FILE};
+use crate::git::GitError;
+use crate::ids::CommitId;
+
+/// An open repository.
+pub struct Repo {
+    pub(crate) git: Repository,
+}
+
+/// The ref a batch is committed to and the commit it is built on.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Full ref name (`refs/heads/main`), or `HEAD` when HEAD is detached.
+    pub refname: String,
+    /// The commit the batch is built on (the ref's tip, or HEAD's for a new branch).
+    pub base: CommitId,
+    /// Whether the ref exists yet (`--branch NAME` may name a new branch).
+    pub exists: bool,
+    /// Whether the working tree follows this ref (it is HEAD's branch in a non-bare repository).
+    pub checked_out: bool,
+}
+
+impl Repo {
+    /// Finds the repository containing `dir`, like git does.
+    pub fn discover(dir: &Path) -> Result<Repo, GitError> {
+        match Repository::discover(dir) {
+            Ok(git) => Ok(Repo { git }),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => {
+                Err(GitError::NotARepo(dir.to_path_buf()))
+            }
+            Err(e) => Err(GitError::Git {
+                op: format!("open repository at {}", dir.display()),
+                source: e,
+            }),
+        }
+    }
+
+    /// Opens the repository at exactly this path (`.git` directory or work tree).
+    pub fn open(path: &Path) -> Result<Repo, GitError> {
+        Repository::open(path)
+            .map(|git| Repo { git })
+            .map_err(GitError::git(format!(
+                "open repository at {}",
+                path.display()
+            )))
+    }
+
+    /// The libgit2 handle, for callers that need more than this layer offers.
+    pub fn raw(&self) -> &Repository {
+        &self.git
+    }
+
+    /// The working tree, or `None` for a bare repository.
+    pub fn workdir(&self) -> Option<&Path> {
+        self.git.workdir()
+    }
+
+    /// The `.git` directory.
+    pub fn git_dir(&self) -> &Path {
+        self.git.path()
+    }
+
+    /// The commit HEAD points to.
+    pub fn head_commit(&self) -> Result<CommitId, GitError> {
+        match self.git.head() {
+            Ok(r) => r
+                .peel_to_commit()
+                .map(|c| CommitId(c.id()))
+                .map_err(GitError::git("read HEAD")),
+            Err(e)
+                if matches!(
+                    e.code(),
+                    git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound
+                ) =>
+            {
+                Err(GitError::Unborn)
+            }
+            Err(e) => Err(GitError::Git {
+                op: "read HEAD".into(),
+                source: e,
+            }),
+        }
+    }
+
+    /// The full name of the branch HEAD is on, or `None` when detached.
+    pub fn head_branch(&self) -> Option<String> {
+        let head = self.git.find_reference("HEAD").ok()?;
+        head.symbolic_target().ok().flatten().map(|s| s.to_string())
+    }
+
+    /// Resolves a revision (`HEAD`, a branch, a commit id) to a commit.
+    pub fn resolve_commit(&self, rev: &str) -> Result<CommitId, GitError> {
+        let obj = self.git.revparse_single(rev).map_err(|_| {
+            GitError::BadRevision(format!(
+                "unknown revision {rev:?}: name a commit, branch or tag"
+            ))
+        })?;
+        let commit = obj
+            .peel_to_commit()
+            .map_err(|_| GitError::BadRevision(format!("{rev:?} does not name a commit")))?;
+        Ok(CommitId(commit.id()))
+    }
+
+    /// Decides where a batch goes: `--branch NAME` (created from HEAD when it does not exist)
+    /// or HEAD's branch (HEAD itself when detached).
+    pub fn target(&self, branch: Option<&str>) -> Result<Target, GitError> {
+        let head_branch = self.head_branch();
+        let bare = self.git.is_bare();
+        let refname = match branch {
+            Some(b) => {
+                let full = if b.starts_with("refs/") {
+                    b.to_string()
+                } else {
+                    format!("refs/heads/{b}")
+                };
+                if !git2::Reference::is_valid_name(&full) {
+                    return Err(GitError::BadRevision(format!(
+                        "{b:?} is not a valid branch name"
+                    )));
+                }
+                full
+            }
+            None => head_branch.clone().unwrap_or_else(|| "HEAD".to_string()),
+        };
+        let checked_out = !bare
+            && (head_branch.as_deref() == Some(refname.as_str())
+                || (refname == "HEAD" && head_branch.is_none()));
+        match self.git.refname_to_id(&refname) {
+            Ok(id) => Ok(Target {
+                refname,
+                base: CommitId(self.commit_of(id)?),
+                exists: true,
+                checked_out,
+            }),
+            Err(e) if e.code() == git2::ErrorCode::NotFound => {
+                // A new branch starts at HEAD; HEAD's own unborn branch has nothing to migrate.
+                let base = self.head_commit()?;
+                if branch.is_none() {
+                    return Err(GitError::Unborn);
+                }
+                Ok(Target {
+                    refname,
+                    base,
+                    exists: false,
+                    checked_out,
+                })
+            }
+            Err(e) => Err(GitError::Git {
+                op: format!("read {refname}"),
+                source: e,
+            }),
+        }
+    }
+
+    fn commit_of(&self, id: Oid) -> Result<Oid, GitError> {
+        let obj = self
+            .git
+            .find_object(id, None)
+            .map_err(GitError::git(format!("read {id}")))?;
+        obj.peel_to_commit()
+            .map(|c| c.id())
+            .map_err(GitError::git(format!("{id} is not a commit")))
+    }
+
+    /// The settings: `.artifact-migrate.toml` from the working tree, or from HEAD's tree in
+    /// a bare repository; the defaults when there is none.
+    pub fn load_config(&self) -> Result<Config, Box<dyn std::error::Error + Send + Sync>> {
+        let text = match self.workdir() {
+            Some(wd) => match std::fs::read_to_string(wd.join(CONFIG_FILE)) {
+                Ok(t) => Some(t),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => {
+                    return Err(Box::new(GitError::Io {
+                        path: wd.join(CONFIG_FILE),
+                        source: e,
+                    }))
+                }
+            },
+            None => self
+                .head_commit()
+                .ok()
+                .and_then(|c| self.read_path(c, CONFIG_FILE))
+                .and_then(|b| String::from_utf8(b).ok()),
+        };
+        match text {
+            Some(t) => Ok(Config::from_toml(&t)?),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// The bytes of a file in a commit's tree, if it is a blob there.
+    pub fn read_path(&self, commit: CommitId, path: &str) -> Option<Vec<u8>> {
+        let tree = self.git.find_commit(commit.0).ok()?.tree().ok()?;
+        let entry = tree.get_path(Path::new(path)).ok()?;
+        let blob = self.git.find_blob(entry.id()).ok()?;
+        Some(blob.content().to_vec())
+    }
+}

@@ -1,0 +1,156 @@
+//! Finding the manifests in a committed tree (§2): what gets migrated is what is committed.
+
+use std::path::Path;
+
+use git2::{ObjectType, Oid, Tree, TreeWalkMode, TreeWalkResult};
+
+use crate::config::Config;
+use crate::git::{GitError, Repo};
+use crate::ids::{CommitId, RepoPath};
+
+/// A manifest blob in a tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TreeManifest {
+    pub path: RepoPath,
+    pub blob: Oid,
+    /// The git file mode (0o100644 or 0o100755).
+    pub mode: i32,
+}
+
+/// The manifests of a tree, and entries named like a manifest that are not files.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Sorted bytewise by path.
+    pub manifests: Vec<TreeManifest>,
+    /// Symbolic links named like a manifest: reported, never followed.
+    pub symlinks: Vec<RepoPath>,
+}
+
+/// Whether a directory is skipped: input snapshots and dot-directories (staging areas).
+pub fn skipped_dir(name: &str) -> bool {
+    name == "inputs" || name.starts_with('.')
+}
+
+/// Whether a repository path is a manifest path under the config's rules (used for working-tree files).
+pub fn is_manifest_path(path: &str, cfg: &Config) -> bool {
+    let rest = if cfg.artifacts_root.is_empty() {
+        path
+    } else {
+        match path
+            .strip_prefix(cfg.artifacts_root.as_str())
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            Some(r) => r,
+            None => return false,
+        }
+    };
+    let mut parts: Vec<&str> = rest.split('/').collect();
+    let Some(file) = parts.pop() else {
+        return false;
+    };
+    file == cfg.manifest_name && !parts.iter().any(|d| skipped_dir(d))
+}
+
+/// Lists the manifests under the artifacts root of a commit's tree.
+pub fn scan_commit(repo: &Repo, commit: CommitId, cfg: &Config) -> Result<Scan, GitError> {
+    let tree = repo
+        .git
+        .find_commit(commit.0)
+        .and_then(|c| c.tree())
+        .map_err(GitError::git(format!("read the tree of {commit}")))?;
+    scan_tree(repo, &tree, cfg)
+}
+
+/// Lists the manifests under the artifacts root of a tree.
+pub fn scan_tree(repo: &Repo, tree: &Tree<'_>, cfg: &Config) -> Result<Scan, GitError> {
+    let mut scan = Scan::default();
+    let root_tree;
+    let (walk_tree, prefix) = if cfg.artifacts_root.is_empty() {
+        (tree, String::new())
+    } else {
+        match tree.get_path(Path::new(&cfg.artifacts_root)) {
+            Ok(e) if e.kind() == Some(ObjectType::Tree) => {
+                root_tree = repo
+                    .git
+                    .find_tree(e.id())
+                    .map_err(GitError::git(format!("read {}", cfg.artifacts_root)))?;
+                (&root_tree, format!("{}/", cfg.artifacts_root))
+            }
+            _ => return Ok(scan),
+        }
+    };
+    walk_tree
+        .walk(TreeWalkMode::PreOrder, |dir, entry| {
+            let Ok(name) = entry.name() else {
+                return TreeWalkResult::Skip;
+            };
+            match entry.kind() {
+                Some(ObjectType::Tree) if skipped_dir(name) => TreeWalkResult::Skip,
+                Some(ObjectType::Blob) if name == cfg.manifest_name => {
+                    let path = RepoPath::new(format!("{prefix}{dir}{name}"));
+                    if entry.filemode() == 0o120000 {
+                        scan.symlinks.push(path);
+                    } else {
+                        scan.manifests.push(TreeManifest {
+                            path,
+                            blob: entry.id(),
+                            mode: entry.filemode(),
+                        });
+                    }
+                    TreeWalkResult::Ok
+                }
+                _ => TreeWalkResult::Ok,
+            }
+        })
+        .map_err(GitError::git("walk the tree"))?;
+    scan.manifests
+        .sort_by(|a, b| a.path.as_str().as_bytes().cmp(b.path.as_str().as_bytes()));
+    scan.symlinks.sort();
+    Ok(scan)
+}
+
+/// Keeps the paths a pathspec names: each spec is a repository-relative file or directory
+/// (`artifacts/job-a` takes everything below it). No specs: everything.
+pub fn matches_pathspec(path: &str, specs: &[String]) -> bool {
+    specs.is_empty()
+        || specs.iter().any(|s| {
+            let s = s.trim_end_matches('/');
+            s.is_empty()
+                || path == s
+                || (path.starts_with(s) && path.as_bytes().get(s.len()) == Some(&b'/'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_paths_skip_inputs_and_dot_dirs() {
+        let cfg = Config::default();
+        assert!(is_manifest_path("artifacts/j/r/manifest.json", &cfg));
+        assert!(is_manifest_path("artifacts/manifest.json", &cfg));
+        assert!(!is_manifest_path(
+            "artifacts/j/r/inputs/manifest.json",
+            &cfg
+        ));
+        assert!(!is_manifest_path("artifacts/j/.tmp/manifest.json", &cfg));
+        assert!(!is_manifest_path("other/j/r/manifest.json", &cfg));
+        assert!(!is_manifest_path("artifacts/j/r/other.json", &cfg));
+    }
+
+    #[test]
+    fn pathspecs_match_files_and_directories() {
+        let specs = vec!["artifacts/job-a".to_string()];
+        assert!(matches_pathspec("artifacts/job-a/r/manifest.json", &specs));
+        assert!(!matches_pathspec(
+            "artifacts/job-ab/r/manifest.json",
+            &specs
+        ));
+        assert!(matches_pathspec("x", &[]));
+        assert!(matches_pathspec(
+            "artifacts/j/manifest.json",
+            &["artifacts/j/manifest.json".to_string()]
+        ));
+    }
+}

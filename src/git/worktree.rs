@@ -1,0 +1,353 @@
+//! The working tree: which manifests are dirty, replacing files atomically after a batch,
+//! updating their index entries, and the journal that lets the next command finish an
+//! update that a crash interrupted (§7).
+//!
+//! Order of a batch: objects → journal → ref compare-and-swap → files → index → journal
+//! removed. A SIGKILL anywhere leaves HEAD at the old or the whole new commit; the journal
+//! says which commit the working tree must catch up with.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use git2::{IndexTime, Oid, Status, StatusOptions};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::git::scan::is_manifest_path;
+use crate::git::{GitError, Repo};
+use crate::ids::{CommitId, RepoPath};
+
+/// Manifests that are not as committed.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct WorktreeState {
+    /// Modified, deleted or staged manifests.
+    pub dirty: Vec<String>,
+    /// Manifests git does not track.
+    pub untracked: Vec<String>,
+}
+
+/// Reads the state of the manifests under the artifacts root (nothing for a bare repository).
+pub fn manifest_state(repo: &Repo, cfg: &Config) -> Result<WorktreeState, GitError> {
+    let mut state = WorktreeState::default();
+    if repo.workdir().is_none() {
+        return Ok(state);
+    }
+    let mut opts = StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .exclude_submodules(true)
+        .include_ignored(false);
+    if !cfg.artifacts_root.is_empty() {
+        opts.pathspec(&cfg.artifacts_root)
+            .disable_pathspec_match(false);
+    }
+    let statuses = repo
+        .git
+        .statuses(Some(&mut opts))
+        .map_err(GitError::git("read the status of the working tree"))?;
+    for s in statuses.iter() {
+        let Ok(path) = s.path() else { continue };
+        if !is_manifest_path(path, cfg) {
+            continue;
+        }
+        let st = s.status();
+        if st.contains(Status::WT_NEW) && !st.intersects(Status::INDEX_NEW | Status::INDEX_MODIFIED)
+        {
+            state.untracked.push(path.to_string());
+        } else if st.intersects(
+            Status::WT_MODIFIED
+                | Status::WT_DELETED
+                | Status::WT_TYPECHANGE
+                | Status::WT_RENAMED
+                | Status::INDEX_NEW
+                | Status::INDEX_MODIFIED
+                | Status::INDEX_DELETED
+                | Status::INDEX_RENAMED
+                | Status::INDEX_TYPECHANGE
+                | Status::CONFLICTED,
+        ) {
+            state.dirty.push(path.to_string());
+        }
+    }
+    state.dirty.sort();
+    state.untracked.sort();
+    Ok(state)
+}
+
+/// One file the working tree must take from `old` to `new`.
+#[derive(Debug, Clone)]
+pub struct PendingFile {
+    pub path: RepoPath,
+    pub old: Oid,
+    pub new: Oid,
+    pub mode: i32,
+}
+
+/// What a working-tree update did.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct WorktreeReport {
+    pub updated: usize,
+    /// Files left alone because they were neither the old nor the new version.
+    pub skipped: Vec<String>,
+}
+
+fn tmp_path(abs: &Path) -> PathBuf {
+    let name = abs
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    abs.with_file_name(format!(
+        ".{name}.artifact-migrate-{}.tmp",
+        std::process::id()
+    ))
+}
+
+/// Replaces one file: write beside it, then rename over it, so a reader (or a crash) sees
+/// the old or the new file, never half of one.
+fn replace_file(abs: &Path, bytes: &[u8], mode: i32) -> Result<(), GitError> {
+    let tmp = tmp_path(abs);
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        if mode == 0o100755 {
+            let mut p = f.metadata()?.permissions();
+            p.set_mode(p.mode() | 0o111);
+            f.set_permissions(p)?;
+        }
+        drop(f);
+        fs::rename(&tmp, abs)
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        GitError::Io {
+            path: abs.to_path_buf(),
+            source: e,
+        }
+    })
+}
+
+/// Brings each file from its old to its new version (files already new are only
+/// re-indexed; files that are neither are left alone and reported), then writes the index
+/// once, under git's own `index.lock`.
+pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport, GitError> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(WorktreeReport::default());
+    };
+    let mut report = WorktreeReport::default();
+    let mut done: Vec<(&PendingFile, fs::Metadata)> = Vec::with_capacity(files.len());
+    for f in files {
+        let abs = workdir.join(f.path.as_str());
+        let current = match fs::read(&abs) {
+            Ok(b) => Some(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(GitError::Io {
+                    path: abs,
+                    source: e,
+                })
+            }
+        };
+        let current_id = current
+            .as_deref()
+            .map(|b| Oid::hash_object(git2::ObjectType::Blob, b))
+            .transpose()
+            .map_err(GitError::git("hash a file"))?;
+        if current_id == Some(f.new) {
+            // Already new (an interrupted run got this far).
+        } else if current_id == Some(f.old) {
+            let blob = repo
+                .git
+                .find_blob(f.new)
+                .map_err(GitError::git(format!("read the new blob of {}", f.path)))?;
+            replace_file(&abs, blob.content(), f.mode)?;
+            report.updated += 1;
+        } else {
+            report.skipped.push(f.path.to_string());
+            continue;
+        }
+        let meta = fs::symlink_metadata(&abs).map_err(GitError::io(&abs))?;
+        done.push((f, meta));
+    }
+    let mut index = repo.git.index().map_err(GitError::git("read the index"))?;
+    for (f, meta) in done {
+        let Some(mut entry) = index.get_path(Path::new(f.path.as_str()), 0) else {
+            continue;
+        };
+        if entry.id != f.old && entry.id != f.new {
+            // Staged by someone else meanwhile: not ours to change.
+            continue;
+        }
+        entry.id = f.new;
+        entry.file_size = meta.size() as u32;
+        entry.mtime = IndexTime::new(meta.mtime() as i32, meta.mtime_nsec() as u32);
+        entry.ctime = IndexTime::new(meta.ctime() as i32, meta.ctime_nsec() as u32);
+        entry.dev = meta.dev() as u32;
+        entry.ino = meta.ino() as u32;
+        entry.uid = meta.uid();
+        entry.gid = meta.gid();
+        index.add(&entry).map_err(GitError::git(format!(
+            "update the index entry of {}",
+            f.path
+        )))?;
+    }
+    index.write().map_err(GitError::git(
+        "write the index (is another git command running?)",
+    ))?;
+    Ok(report)
+}
+
+/// The record of a ref move whose working-tree update has not finished yet.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Journal {
+    /// `apply` or `rollback`.
+    pub operation: String,
+    pub refname: String,
+    pub old: String,
+    pub new: String,
+}
+
+fn journal_path(repo: &Repo) -> PathBuf {
+    repo.git_dir()
+        .join("artifact-migrate")
+        .join("worktree-journal.json")
+}
+
+/// Writes the journal (before the ref moves).
+pub fn write_journal(repo: &Repo, j: &Journal) -> Result<(), GitError> {
+    let path = journal_path(repo);
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(GitError::io(dir))?;
+    }
+    let text = serde_json::to_vec_pretty(j).map_err(|e| GitError::Io {
+        path: path.clone(),
+        source: e.into(),
+    })?;
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, text)
+        .and_then(|()| fs::rename(&tmp, &path))
+        .map_err(GitError::io(&path))
+}
+
+/// Removes the journal (after the working tree caught up, or when the ref did not move).
+pub fn clear_journal(repo: &Repo) -> Result<(), GitError> {
+    let path = journal_path(repo);
+    match fs::remove_file(&path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(GitError::Io { path, source: e }),
+    }
+}
+
+/// What the start of a command found of an interrupted run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recovery {
+    pub operation: String,
+    pub commit: String,
+    /// Whether the ref had moved (the batch landed) and the working tree was brought up to it.
+    pub completed: bool,
+    pub updated: usize,
+    pub skipped: Vec<String>,
+}
+
+impl Recovery {
+    /// One line for a person.
+    pub fn describe(&self) -> String {
+        if self.completed {
+            let mut s = format!(
+                "finished the interrupted {} of {}: updated {} working-tree file(s)",
+                self.operation,
+                &self.commit[..12.min(self.commit.len())],
+                self.updated
+            );
+            if !self.skipped.is_empty() {
+                s.push_str(&format!(
+                    "; left {} file(s) you changed: {}",
+                    self.skipped.len(),
+                    self.skipped.join(", ")
+                ));
+            }
+            s
+        } else {
+            format!("an interrupted {} never moved its branch: nothing to finish, the repository is as it was", self.operation)
+        }
+    }
+}
+
+/// Finishes a working-tree update that a crash interrupted. Called at the start of every
+/// command on a repository with a working tree.
+pub fn finish_interrupted(repo: &Repo) -> Result<Option<Recovery>, GitError> {
+    let path = journal_path(repo);
+    let text = match fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(GitError::Io { path, source: e }),
+    };
+    let Ok(j) = serde_json::from_slice::<Journal>(&text) else {
+        // A journal cut short: its ref move cannot have happened yet (it is written first).
+        clear_journal(repo)?;
+        return Ok(None);
+    };
+    let current = repo
+        .git
+        .refname_to_id(&j.refname)
+        .ok()
+        .map(|o| o.to_string());
+    if current.as_deref() != Some(j.new.as_str()) {
+        clear_journal(repo)?;
+        return Ok(Some(Recovery {
+            operation: j.operation,
+            commit: j.new,
+            completed: false,
+            updated: 0,
+            skipped: vec![],
+        }));
+    }
+    let parse = |s: &str| Oid::from_str(s).map_err(GitError::git("read the journal"));
+    let files = changed_files(repo, CommitId(parse(&j.old)?), CommitId(parse(&j.new)?))?;
+    let report = update_files(repo, &files)?;
+    clear_journal(repo)?;
+    Ok(Some(Recovery {
+        operation: j.operation,
+        commit: j.new,
+        completed: true,
+        updated: report.updated,
+        skipped: report.skipped,
+    }))
+}
+
+/// The blobs that differ between two commits' trees (content changes of files only).
+pub fn changed_files(
+    repo: &Repo,
+    old: CommitId,
+    new: CommitId,
+) -> Result<Vec<PendingFile>, GitError> {
+    let tree = |c: CommitId| {
+        repo.git
+            .find_commit(c.0)
+            .and_then(|c| c.tree())
+            .map_err(GitError::git(format!("read the tree of {c}")))
+    };
+    let (ot, nt) = (tree(old)?, tree(new)?);
+    let diff = repo
+        .git
+        .diff_tree_to_tree(Some(&ot), Some(&nt), None)
+        .map_err(GitError::git("compare two trees"))?;
+    let mut out = Vec::new();
+    for d in diff.deltas() {
+        if d.status() != git2::Delta::Modified {
+            continue;
+        }
+        let Some(p) = d.new_file().path() else {
+            continue;
+        };
+        out.push(PendingFile {
+            path: RepoPath::new(p.to_string_lossy().into_owned()),
+            old: d.old_file().id(),
+            new: d.new_file().id(),
+            mode: u32::from(d.new_file().mode()) as i32,
+        });
+    }
+    Ok(out)
+}

@@ -1,0 +1,22 @@
+//! # artifact-migrate
+//!
+//! Evolves the schema of JSON run manifests kept in a git repository, one audited commit
+//! per batch. The data path is the architecture:
+//!
+//! ```text
+//! scan HEAD tree (git::scan) → plan: which manifests, which path (schema::Registry)
+//! → transform, pure: bytes in, bytes + changes out (engine::migrate, manifest::Document)
+//! → check invariants (engine::invariants) → write objects as one pack (git::objects)
+//! → commit, compare-and-swap on the branch (git::refs) → update working tree (git::worktree)
+//! ```
+//!
+//! The library is usable without the CLI: open a [`git::Repo`], load a [`config::Config`],
+//! build a [`schema::Registry`] (the built-ins, plus any [`schema::Migration`] you
+//! implement), then call [`engine::plan`] or [`engine::apply`].
+
+pub mod config;
+pub mod engine;
+pub mod git;
+pub mod ids;
+pub mod manifest;
+pub mod schema;

@@ -1,0 +1,55 @@
+//! The `artifact-migrate` binary: parse arguments, run, and map errors to exit codes here
+//! and nowhere else (0 success, 1 failures found, 2 usage or environment, 3 refused).
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::output::{classify, print_error};
+use crate::cli::{Cli, ErrorKind};
+
+fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().collect();
+    let json = argv.iter().any(|a| a == "--json");
+    let cli = match Cli::try_parse_from(&argv) {
+        Ok(c) => c,
+        Err(e) => {
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if json {
+                let msg = e.to_string();
+                let first = msg
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ")
+                    .to_string();
+                print_error(true, false, ErrorKind::Usage, None, &first);
+            } else {
+                let _ = e.print();
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let json = cli.json;
+    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && cli.color != cli::ColorWhen::Never
+        && (cli.color == cli::ColorWhen::Always
+            || std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match cli::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let (kind, path) = classify(&e);
+            let message = format!("{e:#}");
+            print_error(json, color, kind, path.as_deref(), &message);
+            ExitCode::from(kind.exit_code())
+        }
+    }
+}
