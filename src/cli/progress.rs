@@ -2,6 +2,7 @@
 //! nor `--json` was given.
 
 use std::sync::Mutex;
+use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -11,19 +12,26 @@ use artifact_migrate::engine::Progress;
 pub struct Bars {
     enabled: bool,
     bar: Mutex<Option<ProgressBar>>,
+    /// `ARTIFACT_MIGRATE_TIMINGS=1`: print each phase's wall time on stderr (for profiling).
+    timings: Option<Mutex<Option<(String, Instant)>>>,
 }
 
 impl Bars {
     pub fn new(enabled: bool) -> Self {
+        let timings = std::env::var_os("ARTIFACT_MIGRATE_TIMINGS").map(|_| Mutex::new(None));
         Bars {
             enabled,
             bar: Mutex::new(None),
+            timings,
         }
     }
 }
 
 impl Progress for Bars {
     fn start(&self, phase: &str, total: u64) {
+        if let Some(Ok(mut t)) = self.timings.as_ref().map(|t| t.lock()) {
+            *t = Some((phase.to_string(), Instant::now()));
+        }
         if !self.enabled {
             return;
         }
@@ -51,6 +59,11 @@ impl Progress for Bars {
         }
     }
     fn finish(&self) {
+        if let Some(Ok(mut t)) = self.timings.as_ref().map(|t| t.lock()) {
+            if let Some((phase, start)) = t.take() {
+                eprintln!("timing: {phase}: {:.3}s", start.elapsed().as_secs_f64());
+            }
+        }
         if let Ok(mut slot) = self.bar.lock() {
             if let Some(b) = slot.take() {
                 b.finish_and_clear();

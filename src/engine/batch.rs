@@ -19,8 +19,7 @@ use crate::git::objects::{write_commit, BlobContent, CommitRequest, FileUpdate};
 use crate::git::refs::compare_and_swap;
 use crate::git::scan::{matches_pathspec, scan_commit};
 use crate::git::worktree::{
-    clear_journal, manifest_state, update_files, write_journal, Journal, PendingFile,
-    WorktreeReport,
+    clear_journal, dirty_paths, update_files, write_journal, Journal, PendingFile, WorktreeReport,
 };
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
@@ -83,6 +82,7 @@ impl Failure {
 pub struct PlannedManifest {
     pub path: RepoPath,
     pub old_blob: Oid,
+    pub new_blob: Oid,
     pub mode: i32,
     pub from: Version,
     pub to: Version,
@@ -92,13 +92,23 @@ pub struct PlannedManifest {
     pub new_bytes: Vec<u8>,
 }
 
+/// A manifest already at the target.
+#[derive(Debug, Clone)]
+pub struct CurrentManifest {
+    pub path: RepoPath,
+    pub blob: Oid,
+    pub version: Version,
+}
+
 /// Everything `plan` shows and `apply` commits.
 #[derive(Debug, Clone)]
 pub struct BatchPlan {
     pub target: Version,
     pub target_ref: Target,
     pub migrate: Vec<PlannedManifest>,
-    pub current: Vec<(RepoPath, Version)>,
+    pub current: Vec<CurrentManifest>,
+    /// Whether `.gitattributes` files could apply to the manifests.
+    pub has_gitattributes: bool,
     pub failed: Vec<Failure>,
     pub message: BatchMessage,
 }
@@ -174,7 +184,13 @@ pub fn plan(
     let outcomes: Vec<_> = inputs
         .into_par_iter()
         .map(|(e, bytes)| {
-            let r = migrate_manifest(&bytes, e.path.as_str(), &mopts, &batch);
+            let r = migrate_manifest(&bytes, e.path.as_str(), &mopts, &batch).map(|o| {
+                let id = match &o {
+                    Outcome::Migrated(m) => Oid::hash_object(git2::ObjectType::Blob, &m.bytes).ok(),
+                    Outcome::Current(_) => None,
+                };
+                (o, id)
+            });
             progress.inc(1);
             (e, bytes, r)
         })
@@ -184,10 +200,22 @@ pub fn plan(
     let mut current = Vec::new();
     for (e, old_bytes, r) in outcomes {
         match r {
-            Ok(Outcome::Current(v)) => current.push((e.path, v)),
-            Ok(Outcome::Migrated(m)) => migrate.push(PlannedManifest {
+            Ok((Outcome::Current(v), _)) => current.push(CurrentManifest {
+                path: e.path,
+                blob: e.blob,
+                version: v,
+            }),
+            Ok((Outcome::Migrated(_), None)) => {
+                return Err(GitError::Git {
+                    op: format!("hash the new blob of {}", e.path),
+                    source: git2::Error::from_str("hashing failed"),
+                }
+                .into())
+            }
+            Ok((Outcome::Migrated(m), Some(new_blob))) => migrate.push(PlannedManifest {
                 path: e.path,
                 old_blob: e.blob,
+                new_blob,
                 mode: e.mode,
                 from: m.from,
                 to: m.to,
@@ -210,6 +238,7 @@ pub fn plan(
         subject: None,
     };
     Ok(BatchPlan {
+        has_gitattributes: scan.has_gitattributes,
         target,
         target_ref,
         migrate,
@@ -267,20 +296,22 @@ pub fn apply(
     opts: &ApplyOptions,
     progress: &dyn Progress,
 ) -> Result<ApplyReport, EngineError> {
-    let target_ref = repo.target(opts.plan.branch.as_deref())?;
-    if target_ref.checked_out {
-        let state = manifest_state(repo, cfg)?;
-        let dirty: Vec<String> = state
-            .dirty
-            .into_iter()
-            .filter(|p| matches_pathspec(p, &opts.plan.pathspecs))
+    let mut plan = plan(repo, cfg, registry, &opts.plan, progress)?;
+    plan.message.subject = opts.message.clone();
+    if plan.target_ref.checked_out {
+        progress.start("check dirty", 0);
+        let in_scope: Vec<(RepoPath, Oid)> = plan
+            .migrate
+            .iter()
+            .map(|m| (m.path.clone(), m.old_blob))
+            .chain(plan.current.iter().map(|c| (c.path.clone(), c.blob)))
             .collect();
+        let dirty = dirty_paths(repo, &in_scope)?;
+        progress.finish();
         if !dirty.is_empty() {
             return Err(EngineError::DirtyManifests { paths: dirty });
         }
     }
-    let mut plan = plan(repo, cfg, registry, &opts.plan, progress)?;
-    plan.message.subject = opts.message.clone();
     if plan.migrate.is_empty() || (!plan.failed.is_empty() && !opts.keep_going) {
         return Ok(ApplyReport {
             commit: None,
@@ -289,7 +320,9 @@ pub fn apply(
         });
     }
     if plan.target_ref.checked_out {
-        check_no_filters(repo, &plan.migrate)?;
+        progress.start("check attributes", 0);
+        check_no_filters(repo, &plan)?;
+        progress.finish();
     }
     let identity = Identity::from_env(repo)?;
     let text = plan.message.render();
@@ -335,14 +368,19 @@ pub fn apply(
     }
     let worktree = if plan.target_ref.checked_out {
         progress.start("update files", plan.migrate.len() as u64);
-        let files: Vec<PendingFile> = plan
+        let files: Vec<(PendingFile, &[u8])> = plan
             .migrate
             .iter()
-            .map(|m| PendingFile {
-                path: m.path.clone(),
-                old: m.old_blob,
-                new: Oid::hash_object(git2::ObjectType::Blob, &m.new_bytes).unwrap_or(m.old_blob),
-                mode: m.mode,
+            .map(|m| {
+                (
+                    PendingFile {
+                        path: m.path.clone(),
+                        old: m.old_blob,
+                        new: m.new_blob,
+                        mode: m.mode,
+                    },
+                    m.new_bytes.as_slice(),
+                )
             })
             .collect();
         let report = update_files(repo, &files)?;
@@ -361,8 +399,41 @@ pub fn apply(
 
 /// Refuses to update a working tree whose manifests git would filter (eol, text, filter,
 /// ident): their working-tree bytes would not be the committed bytes.
-fn check_no_filters(repo: &Repo, migrate: &[PlannedManifest]) -> Result<(), GitError> {
-    for m in migrate {
+fn check_no_filters(repo: &Repo, plan: &BatchPlan) -> Result<(), GitError> {
+    let autocrlf = repo
+        .git
+        .config()
+        .and_then(|c| c.get_bool("core.autocrlf"))
+        .unwrap_or(false);
+    if autocrlf {
+        if let Some(m) = plan.migrate.first() {
+            return Err(GitError::Filtered {
+                path: m.path.to_string(),
+                attr: "core.autocrlf=true".into(),
+            });
+        }
+    }
+    let info = repo.git_dir().join("info").join("attributes").exists();
+    let global = repo
+        .git
+        .config()
+        .and_then(|c| c.get_path("core.attributesFile"))
+        .map(|p| p.exists())
+        .unwrap_or(false)
+        || std::env::var_os("XDG_CONFIG_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config"))
+            })
+            .is_some_and(|d| d.join("git").join("attributes").exists());
+    let worktree_root = repo
+        .workdir()
+        .is_some_and(|w| w.join(".gitattributes").exists());
+    if !(plan.has_gitattributes || info || global || worktree_root) {
+        // No source of attributes at all: nothing can filter the manifests.
+        return Ok(());
+    }
+    for m in &plan.migrate {
         for attr in ["filter", "text", "eol", "ident", "working-tree-encoding"] {
             let v = repo
                 .git

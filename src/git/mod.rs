@@ -6,6 +6,7 @@ pub mod diff;
 pub mod identity;
 pub mod message;
 pub mod objects;
+pub mod pack;
 pub mod refs;
 pub mod repo;
 pub mod scan;

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use git2::build::TreeUpdateBuilder;
 use git2::{Delta, DiffOptions, FileMode, ObjectType, Oid, Repository, Signature, Tree};
 
+use crate::git::pack::{write_pack, PackObject};
 use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
 
@@ -61,7 +62,6 @@ pub fn write_commit(repo: &Repo, req: &CommitRequest<'_>) -> Result<CommitId, Gi
             .find_commit(req.base.0)
             .map_err(GitError::git(format!("read commit {}", req.base)))?;
         let base_tree = parent.tree().map_err(GitError::git("read the base tree"))?;
-        let mut new_blobs = BTreeSet::new();
         let mut builder = TreeUpdateBuilder::new();
         for u in &req.updates {
             let id = match u.content {
@@ -69,7 +69,6 @@ pub fn write_commit(repo: &Repo, req: &CommitRequest<'_>) -> Result<CommitId, Gi
                     let id = odb
                         .write(ObjectType::Blob, b)
                         .map_err(GitError::git(format!("write the blob of {}", u.path)))?;
-                    new_blobs.insert(id);
                     id
                 }
                 BlobContent::Existing(id) => id,
@@ -93,21 +92,40 @@ pub fn write_commit(repo: &Repo, req: &CommitRequest<'_>) -> Result<CommitId, Gi
                 &[&parent],
             )
             .map_err(GitError::git("create the commit"))?;
-        let mut pb = git.packbuilder().map_err(GitError::git("start a pack"))?;
-        pb.insert_object(commit, None)
-            .map_err(GitError::git("pack the commit"))?;
         let mut trees = Vec::new();
         new_trees(&git, &tree, Some(&base_tree), &mut trees)?;
-        for t in trees {
-            pb.insert_object(t, None)
-                .map_err(GitError::git("pack a tree"))?;
+        let mut objects: Vec<PackObject<'_>> =
+            Vec::with_capacity(1 + trees.len() + req.updates.len());
+        let mut seen = BTreeSet::new();
+        for id in std::iter::once(commit).chain(trees) {
+            let obj = odb
+                .read(id)
+                .map_err(GitError::git(format!("read the new object {id}")))?;
+            objects.push(PackObject {
+                kind: obj.kind(),
+                data: obj.data().to_vec().into(),
+            });
         }
-        for b in new_blobs {
-            pb.insert_object(b, None)
-                .map_err(GitError::git("pack a blob"))?;
+        for u in &req.updates {
+            if let BlobContent::Bytes(b) = u.content {
+                // Two manifests may migrate to the same bytes: one object in the pack.
+                let id =
+                    Oid::hash_object(ObjectType::Blob, b).map_err(GitError::git("hash a blob"))?;
+                if !seen.insert(id) {
+                    continue;
+                }
+                objects.push(PackObject {
+                    kind: ObjectType::Blob,
+                    data: b.into(),
+                });
+            }
         }
-        pb.write(&repo.git_dir().join("objects").join("pack"), 0)
-            .map_err(GitError::git("write the pack"))?;
+        // The caller's handle has no in-memory backend: the pack goes to disk.
+        let disk = repo
+            .git
+            .odb()
+            .map_err(GitError::git("open the object database"))?;
+        write_pack(&disk, &objects)?;
         Ok(CommitId(commit))
     })();
     // Forget the in-memory copies whatever happened; the pack on disk is what counts.

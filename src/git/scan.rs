@@ -24,6 +24,9 @@ pub struct Scan {
     pub manifests: Vec<TreeManifest>,
     /// Symbolic links named like a manifest: reported, never followed.
     pub symlinks: Vec<RepoPath>,
+    /// Whether a `.gitattributes` file lies under the artifacts root or in a directory
+    /// above it (attributes could make working-tree bytes differ from blobs).
+    pub has_gitattributes: bool,
 }
 
 /// Whether a directory is skipped: input snapshots and dot-directories (staging areas).
@@ -64,6 +67,24 @@ pub fn scan_commit(repo: &Repo, commit: CommitId, cfg: &Config) -> Result<Scan, 
 /// Lists the manifests under the artifacts root of a tree.
 pub fn scan_tree(repo: &Repo, tree: &Tree<'_>, cfg: &Config) -> Result<Scan, GitError> {
     let mut scan = Scan::default();
+    let mut dir = String::new();
+    for part in std::iter::once("").chain(cfg.artifacts_root.split('/').filter(|p| !p.is_empty())) {
+        if !part.is_empty() {
+            dir = if dir.is_empty() {
+                part.to_string()
+            } else {
+                format!("{dir}/{part}")
+            };
+        }
+        let candidate = if dir.is_empty() {
+            ".gitattributes".to_string()
+        } else {
+            format!("{dir}/.gitattributes")
+        };
+        if tree.get_path(Path::new(&candidate)).is_ok() {
+            scan.has_gitattributes = true;
+        }
+    }
     let root_tree;
     let (walk_tree, prefix) = if cfg.artifacts_root.is_empty() {
         (tree, String::new())
@@ -97,6 +118,10 @@ pub fn scan_tree(repo: &Repo, tree: &Tree<'_>, cfg: &Config) -> Result<Scan, Git
                             mode: entry.filemode(),
                         });
                     }
+                    TreeWalkResult::Ok
+                }
+                Some(ObjectType::Blob) if name == ".gitattributes" => {
+                    scan.has_gitattributes = true;
                     TreeWalkResult::Ok
                 }
                 _ => TreeWalkResult::Ok,

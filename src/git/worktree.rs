@@ -11,7 +11,8 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use git2::{IndexTime, Oid, Status, StatusOptions};
+use git2::{IndexEntry, IndexTime, Oid, Status, StatusOptions};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
@@ -128,71 +129,195 @@ fn replace_file(abs: &Path, bytes: &[u8], mode: i32) -> Result<(), GitError> {
     })
 }
 
+/// The stat data git keeps in an index entry, read from a file's metadata.
+fn stat_entry(entry: &mut IndexEntry, meta: &fs::Metadata) {
+    entry.file_size = meta.size() as u32;
+    entry.mtime = IndexTime::new(meta.mtime() as i32, meta.mtime_nsec() as u32);
+    entry.ctime = IndexTime::new(meta.ctime() as i32, meta.ctime_nsec() as u32);
+    entry.dev = meta.dev() as u32;
+    entry.ino = meta.ino() as u32;
+    entry.uid = meta.uid();
+    entry.gid = meta.gid();
+}
+
+/// The index with the modification time of its file, for git's racy-clean rule: a file
+/// modified in the same second the index was written may have changed unseen.
+struct IndexSnapshot {
+    index: git2::Index,
+    written: Option<(i64, i64)>,
+}
+
+impl IndexSnapshot {
+    fn read(repo: &Repo) -> Result<IndexSnapshot, GitError> {
+        let index = repo.git.index().map_err(GitError::git("read the index"))?;
+        let written = fs::metadata(repo.git_dir().join("index"))
+            .ok()
+            .map(|m| (m.mtime(), m.mtime_nsec()));
+        Ok(IndexSnapshot { index, written })
+    }
+}
+
+/// Whether the file's metadata matches what the index recorded, so its content is the
+/// indexed blob without reading it (git's own fast path, racy entries excluded).
+fn stat_clean(entry: &IndexEntry, meta: &fs::Metadata, index_written: Option<(i64, i64)>) -> bool {
+    let same = u64::from(entry.file_size) == (meta.size() & 0xffff_ffff)
+        && entry.mtime.seconds() == meta.mtime() as i32
+        && entry.mtime.nanoseconds() == meta.mtime_nsec() as u32
+        && entry.ino == meta.ino() as u32
+        && meta.file_type().is_file();
+    let racy = index_written.is_none_or(|(s, ns)| (meta.mtime(), meta.mtime_nsec()) >= (s, ns));
+    same && !racy
+}
+
+/// The blob id of a working-tree file, `None` if it does not exist (or is not a file).
+fn file_blob_id(abs: &Path) -> Result<Option<Oid>, GitError> {
+    match fs::symlink_metadata(abs) {
+        Ok(m) if m.file_type().is_file() => {}
+        Ok(_) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(GitError::Io {
+                path: abs.to_path_buf(),
+                source: e,
+            })
+        }
+    }
+    let bytes = fs::read(abs).map_err(GitError::io(abs))?;
+    Oid::hash_object(git2::ObjectType::Blob, &bytes)
+        .map(Some)
+        .map_err(GitError::git("hash a file"))
+}
+
+/// Which of these committed manifests are modified, deleted or staged in the working tree
+/// and index. Reads only these paths (git's stat fast path, content hash otherwise), in
+/// parallel; an empty answer for a bare repository.
+pub fn dirty_paths(repo: &Repo, manifests: &[(RepoPath, Oid)]) -> Result<Vec<String>, GitError> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(Vec::new());
+    };
+    let snap = IndexSnapshot::read(repo)?;
+    let conflicts = snap.index.has_conflicts();
+    let work: Vec<(&RepoPath, Oid, Option<IndexEntry>)> = manifests
+        .iter()
+        .map(|(p, blob)| (p, *blob, snap.index.get_path(Path::new(p.as_str()), 0)))
+        .collect();
+    let mut dirty: Vec<String> = work
+        .par_iter()
+        .map(|(path, blob, entry)| -> Result<Option<String>, GitError> {
+            let Some(entry) = entry else {
+                return Ok(Some(path.to_string()));
+            };
+            if entry.id != *blob {
+                return Ok(Some(path.to_string()));
+            }
+            let abs = workdir.join(path.as_str());
+            let meta = match fs::symlink_metadata(&abs) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Ok(Some(path.to_string()))
+                }
+                Err(e) => {
+                    return Err(GitError::Io {
+                        path: abs,
+                        source: e,
+                    })
+                }
+            };
+            if stat_clean(entry, &meta, snap.written) {
+                return Ok(None);
+            }
+            Ok((file_blob_id(&abs)? != Some(*blob)).then(|| path.to_string()))
+        })
+        .filter_map(|r| r.transpose())
+        .collect::<Result<_, _>>()?;
+    if conflicts {
+        for (p, _) in manifests {
+            if (1..=3).any(|stage| snap.index.get_path(Path::new(p.as_str()), stage).is_some()) {
+                dirty.push(p.to_string());
+            }
+        }
+    }
+    dirty.sort();
+    dirty.dedup();
+    Ok(dirty)
+}
+
 /// Brings each file from its old to its new version (files already new are only
-/// re-indexed; files that are neither are left alone and reported), then writes the index
-/// once, under git's own `index.lock`.
-pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport, GitError> {
+/// re-indexed; files that are neither are left alone and reported), in parallel, then
+/// writes the index once, under git's own `index.lock`. `files` pairs each file with its
+/// new bytes.
+pub fn update_files(
+    repo: &Repo,
+    files: &[(PendingFile, &[u8])],
+) -> Result<WorktreeReport, GitError> {
     let Some(workdir) = repo.workdir() else {
         return Ok(WorktreeReport::default());
     };
-    let mut report = WorktreeReport::default();
-    let mut done: Vec<(&PendingFile, fs::Metadata)> = Vec::with_capacity(files.len());
-    for f in files {
-        let abs = workdir.join(f.path.as_str());
-        let current = match fs::read(&abs) {
-            Ok(b) => Some(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(GitError::Io {
-                    path: abs,
-                    source: e,
-                })
+    let mut snap = IndexSnapshot::read(repo)?;
+    let work: Vec<(&PendingFile, &[u8], Option<IndexEntry>)> = files
+        .iter()
+        .map(|(f, bytes)| {
+            (
+                f,
+                *bytes,
+                snap.index.get_path(Path::new(f.path.as_str()), 0),
+            )
+        })
+        .collect();
+    #[allow(clippy::large_enum_variant)] // built and consumed once per file, never stored
+    enum Done {
+        Updated {
+            entry: IndexEntry,
+            meta: fs::Metadata,
+            new: Oid,
+            wrote: bool,
+        },
+        Skipped(String),
+    }
+    let written = snap.written;
+    let results: Vec<Result<Done, GitError>> = work
+        .into_par_iter()
+        .map(|(f, bytes, entry)| {
+            let abs = workdir.join(f.path.as_str());
+            let meta = fs::symlink_metadata(&abs).ok();
+            // Fast path: the file is exactly what the index says, and the index says old.
+            let known_old = matches!((&entry, &meta), (Some(e), Some(m)) if e.id == f.old && stat_clean(e, m, written));
+            let current = if known_old { Some(f.old) } else { file_blob_id(&abs)? };
+            let Some(entry) = entry else { return Ok(Done::Skipped(f.path.to_string())) };
+            let wrote = current == Some(f.old);
+            if wrote {
+                replace_file(&abs, bytes, f.mode)?;
+            } else if current != Some(f.new) {
+                return Ok(Done::Skipped(f.path.to_string()));
             }
-        };
-        let current_id = current
-            .as_deref()
-            .map(|b| Oid::hash_object(git2::ObjectType::Blob, b))
-            .transpose()
-            .map_err(GitError::git("hash a file"))?;
-        if current_id == Some(f.new) {
-            // Already new (an interrupted run got this far).
-        } else if current_id == Some(f.old) {
-            let blob = repo
-                .git
-                .find_blob(f.new)
-                .map_err(GitError::git(format!("read the new blob of {}", f.path)))?;
-            replace_file(&abs, blob.content(), f.mode)?;
-            report.updated += 1;
-        } else {
-            report.skipped.push(f.path.to_string());
-            continue;
+            if entry.id != f.old && entry.id != f.new {
+                // Staged by someone else meanwhile: not ours to change.
+                return Ok(Done::Skipped(f.path.to_string()));
+            }
+            let meta = fs::symlink_metadata(&abs).map_err(GitError::io(&abs))?;
+            Ok(Done::Updated { entry, meta, new: f.new, wrote })
+        })
+        .collect();
+    let mut report = WorktreeReport::default();
+    for r in results {
+        match r? {
+            Done::Updated {
+                mut entry,
+                meta,
+                new,
+                wrote,
+            } => {
+                report.updated += usize::from(wrote);
+                entry.id = new;
+                stat_entry(&mut entry, &meta);
+                snap.index
+                    .add(&entry)
+                    .map_err(GitError::git("update an index entry"))?;
+            }
+            Done::Skipped(p) => report.skipped.push(p),
         }
-        let meta = fs::symlink_metadata(&abs).map_err(GitError::io(&abs))?;
-        done.push((f, meta));
     }
-    let mut index = repo.git.index().map_err(GitError::git("read the index"))?;
-    for (f, meta) in done {
-        let Some(mut entry) = index.get_path(Path::new(f.path.as_str()), 0) else {
-            continue;
-        };
-        if entry.id != f.old && entry.id != f.new {
-            // Staged by someone else meanwhile: not ours to change.
-            continue;
-        }
-        entry.id = f.new;
-        entry.file_size = meta.size() as u32;
-        entry.mtime = IndexTime::new(meta.mtime() as i32, meta.mtime_nsec() as u32);
-        entry.ctime = IndexTime::new(meta.ctime() as i32, meta.ctime_nsec() as u32);
-        entry.dev = meta.dev() as u32;
-        entry.ino = meta.ino() as u32;
-        entry.uid = meta.uid();
-        entry.gid = meta.gid();
-        index.add(&entry).map_err(GitError::git(format!(
-            "update the index entry of {}",
-            f.path
-        )))?;
-    }
-    index.write().map_err(GitError::git(
+    snap.index.write().map_err(GitError::git(
         "write the index (is another git command running?)",
     ))?;
     Ok(report)
@@ -306,7 +431,19 @@ pub fn finish_interrupted(repo: &Repo) -> Result<Option<Recovery>, GitError> {
     }
     let parse = |s: &str| Oid::from_str(s).map_err(GitError::git("read the journal"));
     let files = changed_files(repo, CommitId(parse(&j.old)?), CommitId(parse(&j.new)?))?;
-    let report = update_files(repo, &files)?;
+    let mut blobs = Vec::with_capacity(files.len());
+    for f in &files {
+        let blob = repo
+            .git
+            .find_blob(f.new)
+            .map_err(GitError::git(format!("read the new blob of {}", f.path)))?;
+        blobs.push(blob.content().to_vec());
+    }
+    let pairs: Vec<(PendingFile, &[u8])> = files
+        .into_iter()
+        .zip(blobs.iter().map(Vec::as_slice))
+        .collect();
+    let report = update_files(repo, &pairs)?;
     clear_journal(repo)?;
     Ok(Some(Recovery {
         operation: j.operation,
