@@ -170,12 +170,28 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     step(&exe, &dir, &["apply"], 0)?;
     step(&exe, &dir, &["status", "--check"], 0)?;
     step(&exe, &dir, &["apply"], 0)?;
+    step(&exe, &dir, &["log"], 0)?;
+    step(&exe, &dir, &["verify"], 0)?;
+    step(&exe, &dir, &["rollback"], 0)?;
+    step(&exe, &dir, &["status"], 0)?;
+    step(
+        &exe,
+        &dir,
+        &[
+            "apply",
+            "-m",
+            "migrate: spring-launch-01 to schema 1.2.0, again",
+        ],
+        0,
+    )?;
+    step(&exe, &dir, &["log"], 0)?;
+    step(&exe, &dir, &["verify"], 0)?;
     println!(
-        "Done. The batch is one commit: `git -C {} log -1 --stat` shows it, and",
+        "Done. Every step above is one commit or none: `git -C {} log --stat` shows them,",
         dir.display()
     );
     println!(
-        "`git -C {} log -1 --format=%(trailers)` its trailers.",
+        "and `git -C {} log --format='%h %s%n%(trailers)'` their trailers.",
         dir.display()
     );
     Ok(0)

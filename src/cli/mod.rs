@@ -3,12 +3,15 @@
 
 pub mod apply;
 pub mod demo;
+pub mod log;
 pub mod migrations;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod rollback;
 pub mod show;
 pub mod status;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +66,12 @@ pub enum Command {
     Plan(plan::Args),
     /// Migrate and commit the batch as one commit.
     Apply(apply::Args),
+    /// Revert a migration batch (default: the newest on the branch).
+    Rollback(rollback::Args),
+    /// Migration batches and rollbacks from history.
+    Log(log::Args),
+    /// Audit history and HEAD against the invariants, checksums and trailers.
+    Verify(verify::Args),
     /// A manifest migrated in memory; writes nothing.
     Show(show::Args),
     /// The registry: versions, edges, the path from each version to the latest.
@@ -81,13 +90,13 @@ pub struct Ctx {
 impl Ctx {
     /// Opens the repository around the working directory, finishes an interrupted run if
     /// one left the working tree behind (and says so), and loads the settings.
-    pub fn open(&self) -> anyhow::Result<(Repo, Config, Option<Recovery>)> {
+    pub fn open(&self) -> anyhow::Result<(Repo, Config, Vec<Recovery>)> {
         let repo = Repo::discover(&self.cwd)?;
-        let mut recovery = None;
+        let mut recovery = Vec::new();
         if repo.workdir().is_some() {
-            if let Some(r) = finish_interrupted(&repo)? {
+            recovery = finish_interrupted(&repo)?;
+            for r in &recovery {
                 self.out.note(&r.describe());
-                recovery = Some(r);
             }
         }
         let mut cfg = repo.load_config().map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -182,6 +191,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Status(a) => status::run(&ctx, a),
         Command::Plan(a) => plan::run(&ctx, a),
         Command::Apply(a) => apply::run(&ctx, a),
+        Command::Rollback(a) => rollback::run(&ctx, a),
+        Command::Log(a) => log::run(&ctx, a),
+        Command::Verify(a) => verify::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Migrations(a) => migrations::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),

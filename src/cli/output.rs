@@ -145,6 +145,7 @@ pub fn classify(err: &anyhow::Error) -> (ErrorKind, Option<String>) {
     if let Some(e) = err.downcast_ref::<EngineError>() {
         return match e {
             EngineError::DirtyManifests { paths } => (ErrorKind::Refused, paths.first().cloned()),
+            EngineError::RollbackRefused(_) => (ErrorKind::Refused, None),
             EngineError::UnknownTarget { .. } => (ErrorKind::Usage, None),
             EngineError::EmptyRegistry => (ErrorKind::Environment, None),
             EngineError::Git(g) => git_kind(g),

@@ -63,7 +63,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         invalid: s.invalid,
         dirty: keep(state.dirty),
         untracked: keep(state.untracked),
-        lagging: recovery.map(|r| r.skipped).unwrap_or_default(),
+        lagging: recovery.into_iter().flat_map(|r| r.skipped).collect(),
     };
     ctx.out.report(&report, |o| {
         let mut t = format!(

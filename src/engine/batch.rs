@@ -9,18 +9,17 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::engine::history::{tool_name, BatchInfo};
+use crate::engine::land::{check_no_filters, land};
 use crate::engine::migrate::{
     migrate_manifest, ChangeNote, ManifestError, MigrateOptions, Outcome,
 };
 use crate::engine::progress::Progress;
+use crate::fault;
 use crate::git::identity::Identity;
 use crate::git::message::{BatchMessage, StepGroup};
 use crate::git::objects::{write_commit, BlobContent, CommitRequest, FileUpdate};
-use crate::git::refs::compare_and_swap;
 use crate::git::scan::{matches_pathspec, scan_commit};
-use crate::git::worktree::{
-    clear_journal, dirty_paths, update_files, write_journal, Journal, PendingFile, WorktreeReport,
-};
+use crate::git::worktree::{dirty_paths, PendingFile, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
 use crate::schema::{Registry, StepId, Version};
@@ -36,6 +35,10 @@ pub enum EngineError {
     EmptyRegistry,
     #[error("{} manifest(s) have uncommitted changes; commit or stash them first (nothing was changed): {}", paths.len(), paths.join(", "))]
     DirtyManifests { paths: Vec<String> },
+    /// A rollback that would lose or mangle something: not a batch, already rolled back,
+    /// manifests changed since. The message says what to do instead.
+    #[error("{0}")]
+    RollbackRefused(String),
 }
 
 /// What to plan.
@@ -134,6 +137,18 @@ pub fn plan(
     opts: &PlanOptions,
     progress: &dyn Progress,
 ) -> Result<BatchPlan, EngineError> {
+    plan_at(repo, cfg, registry, opts, batch_time(repo)?, progress)
+}
+
+/// [`plan`] with the batch's timestamp decided by the caller (apply: the committer date).
+fn plan_at(
+    repo: &Repo,
+    cfg: &Config,
+    registry: &Registry,
+    opts: &PlanOptions,
+    applied_at: String,
+    progress: &dyn Progress,
+) -> Result<BatchPlan, EngineError> {
     let latest = registry.latest().ok_or(EngineError::EmptyRegistry)?;
     let target = opts.target.unwrap_or(latest);
     if !registry.knows(target) {
@@ -170,7 +185,7 @@ pub fn plan(
     }
     progress.finish();
     let batch = BatchInfo {
-        applied_at: batch_time(repo)?,
+        applied_at,
         base_commit: target_ref.base,
         tool: tool_name(),
     };
@@ -296,7 +311,17 @@ pub fn apply(
     opts: &ApplyOptions,
     progress: &dyn Progress,
 ) -> Result<ApplyReport, EngineError> {
-    let mut plan = plan(repo, cfg, registry, &opts.plan, progress)?;
+    // One identity and one timestamp for the whole batch: history entries, trailer and
+    // committer date must agree to the second.
+    let identity = Identity::from_env(repo)?;
+    let mut plan = plan_at(
+        repo,
+        cfg,
+        registry,
+        &opts.plan,
+        identity.applied_at.clone(),
+        progress,
+    )?;
     plan.message.subject = opts.message.clone();
     if plan.target_ref.checked_out {
         progress.start("check dirty", 0);
@@ -321,10 +346,13 @@ pub fn apply(
     }
     if plan.target_ref.checked_out {
         progress.start("check attributes", 0);
-        check_no_filters(repo, &plan)?;
+        check_no_filters(
+            repo,
+            plan.migrate.iter().map(|m| &m.path),
+            plan.has_gitattributes,
+        )?;
         progress.finish();
     }
-    let identity = Identity::from_env(repo)?;
     let text = plan.message.render();
     progress.start("write objects", plan.migrate.len() as u64);
     let updates = plan
@@ -345,115 +373,33 @@ pub fn apply(
     };
     let commit = write_commit(repo, &req)?;
     progress.finish();
-    let journal = Journal {
-        operation: "apply".into(),
-        refname: plan.target_ref.refname.clone(),
-        old: plan.target_ref.base.to_string(),
-        new: commit.to_string(),
-    };
-    if plan.target_ref.checked_out {
-        write_journal(repo, &journal)?;
-    }
-    let subject = text.lines().next().unwrap_or_default().to_string();
-    if let Err(e) = compare_and_swap(
+    fault::point("after-objects");
+    let files: Vec<(PendingFile, &[u8])> = plan
+        .migrate
+        .iter()
+        .map(|m| {
+            let f = PendingFile {
+                path: m.path.clone(),
+                old: m.old_blob,
+                new: m.new_blob,
+                mode: m.mode,
+            };
+            (f, m.new_bytes.as_slice())
+        })
+        .collect();
+    let subject = text.lines().next().unwrap_or_default();
+    let worktree = land(
         repo,
         &plan.target_ref,
         commit,
-        &format!("artifact-migrate: {subject}"),
-    ) {
-        if plan.target_ref.checked_out {
-            clear_journal(repo)?;
-        }
-        return Err(e.into());
-    }
-    let worktree = if plan.target_ref.checked_out {
-        progress.start("update files", plan.migrate.len() as u64);
-        let files: Vec<(PendingFile, &[u8])> = plan
-            .migrate
-            .iter()
-            .map(|m| {
-                (
-                    PendingFile {
-                        path: m.path.clone(),
-                        old: m.old_blob,
-                        new: m.new_blob,
-                        mode: m.mode,
-                    },
-                    m.new_bytes.as_slice(),
-                )
-            })
-            .collect();
-        let report = update_files(repo, &files)?;
-        clear_journal(repo)?;
-        progress.finish();
-        Some(report)
-    } else {
-        None
-    };
+        "apply",
+        subject,
+        &files,
+        progress,
+    )?;
     Ok(ApplyReport {
         commit: Some(commit),
         plan,
         worktree,
     })
-}
-
-/// Refuses to update a working tree whose manifests git would filter (eol, text, filter,
-/// ident): their working-tree bytes would not be the committed bytes.
-fn check_no_filters(repo: &Repo, plan: &BatchPlan) -> Result<(), GitError> {
-    let autocrlf = repo
-        .git
-        .config()
-        .and_then(|c| c.get_bool("core.autocrlf"))
-        .unwrap_or(false);
-    if autocrlf {
-        if let Some(m) = plan.migrate.first() {
-            return Err(GitError::Filtered {
-                path: m.path.to_string(),
-                attr: "core.autocrlf=true".into(),
-            });
-        }
-    }
-    let info = repo.git_dir().join("info").join("attributes").exists();
-    let global = repo
-        .git
-        .config()
-        .and_then(|c| c.get_path("core.attributesFile"))
-        .map(|p| p.exists())
-        .unwrap_or(false)
-        || std::env::var_os("XDG_CONFIG_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".config"))
-            })
-            .is_some_and(|d| d.join("git").join("attributes").exists());
-    let worktree_root = repo
-        .workdir()
-        .is_some_and(|w| w.join(".gitattributes").exists());
-    if !(plan.has_gitattributes || info || global || worktree_root) {
-        // No source of attributes at all: nothing can filter the manifests.
-        return Ok(());
-    }
-    for m in &plan.migrate {
-        for attr in ["filter", "text", "eol", "ident", "working-tree-encoding"] {
-            let v = repo
-                .git
-                .get_attr(
-                    std::path::Path::new(m.path.as_str()),
-                    attr,
-                    git2::AttrCheckFlags::FILE_THEN_INDEX,
-                )
-                .map_err(GitError::git("read git attributes"))?;
-            let set = match attr {
-                "text" => v.is_some() && v != Some("false") && v != Some("auto"),
-                _ => v.is_some() && v != Some("false"),
-            };
-            if set {
-                return Err(GitError::Filtered {
-                    path: m.path.to_string(),
-                    attr: attr.to_string(),
-                });
-            }
-        }
-    }
-    Ok(())
 }

@@ -4,9 +4,13 @@
 pub mod batch;
 pub mod history;
 pub mod invariants;
+pub mod land;
+pub mod log;
 pub mod migrate;
 pub mod progress;
+pub mod rollback;
 pub mod survey;
+pub mod verify;
 
 pub use batch::{
     apply, plan, ApplyOptions, ApplyReport, BatchPlan, EngineError, Failure, PlanOptions,

@@ -3,6 +3,7 @@
 //! lets the next command finish an interrupted one, and commit messages with their trailers.
 
 pub mod diff;
+pub mod history;
 pub mod identity;
 pub mod message;
 pub mod objects;

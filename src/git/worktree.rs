@@ -275,6 +275,7 @@ pub fn update_files(
         Skipped(String),
     }
     let written = snap.written;
+    let written_count = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Done, GitError>> = work
         .into_par_iter()
         .map(|(f, bytes, entry)| {
@@ -286,6 +287,7 @@ pub fn update_files(
             let Some(entry) = entry else { return Ok(Done::Skipped(f.path.to_string())) };
             let wrote = current == Some(f.old);
             if wrote {
+                crate::fault::counted("files", &written_count);
                 replace_file(&abs, bytes, f.mode)?;
             } else if current != Some(f.new) {
                 return Ok(Done::Skipped(f.path.to_string()));
@@ -317,6 +319,7 @@ pub fn update_files(
             Done::Skipped(p) => report.skipped.push(p),
         }
     }
+    crate::fault::point("before-index");
     snap.index.write().map_err(GitError::git(
         "write the index (is another git command running?)",
     ))?;
@@ -331,33 +334,37 @@ pub struct Journal {
     pub refname: String,
     pub old: String,
     pub new: String,
+    /// The process that wrote it: a journal of a live process is its own business.
+    pub pid: u32,
 }
 
-fn journal_path(repo: &Repo) -> PathBuf {
-    repo.git_dir()
-        .join("artifact-migrate")
-        .join("worktree-journal.json")
+fn journal_dir(repo: &Repo) -> PathBuf {
+    repo.git_dir().join("artifact-migrate")
 }
 
-/// Writes the journal (before the ref moves).
+fn journal_path(repo: &Repo, j: &Journal) -> PathBuf {
+    journal_dir(repo).join(format!("journal-{}.json", j.new))
+}
+
+/// Writes the journal (before the ref moves). One file per new commit, so two runs racing
+/// on one repository never overwrite each other's.
 pub fn write_journal(repo: &Repo, j: &Journal) -> Result<(), GitError> {
-    let path = journal_path(repo);
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(GitError::io(dir))?;
-    }
+    let path = journal_path(repo, j);
+    let dir = journal_dir(repo);
+    fs::create_dir_all(&dir).map_err(GitError::io(&dir))?;
     let text = serde_json::to_vec_pretty(j).map_err(|e| GitError::Io {
         path: path.clone(),
         source: e.into(),
     })?;
-    let tmp = path.with_extension("tmp");
+    let tmp = path.with_extension(format!("{}.tmp", j.pid));
     fs::write(&tmp, text)
         .and_then(|()| fs::rename(&tmp, &path))
         .map_err(GitError::io(&path))
 }
 
 /// Removes the journal (after the working tree caught up, or when the ref did not move).
-pub fn clear_journal(repo: &Repo) -> Result<(), GitError> {
-    let path = journal_path(repo);
+pub fn clear_journal(repo: &Repo, j: &Journal) -> Result<(), GitError> {
+    let path = journal_path(repo, j);
     match fs::remove_file(&path) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -370,8 +377,10 @@ pub fn clear_journal(repo: &Repo) -> Result<(), GitError> {
 pub struct Recovery {
     pub operation: String,
     pub commit: String,
-    /// Whether the ref had moved (the batch landed) and the working tree was brought up to it.
-    pub completed: bool,
+    /// `completed`: the ref had moved and the working tree was brought up to it;
+    /// `not_landed`: the ref never moved, nothing to do; `superseded`: the commit landed
+    /// but the branch has moved on since, so the working tree was left to git.
+    pub outcome: &'static str,
     pub updated: usize,
     pub skipped: Vec<String>,
 }
@@ -379,58 +388,93 @@ pub struct Recovery {
 impl Recovery {
     /// One line for a person.
     pub fn describe(&self) -> String {
-        if self.completed {
-            let mut s = format!(
-                "finished the interrupted {} of {}: updated {} working-tree file(s)",
-                self.operation,
-                &self.commit[..12.min(self.commit.len())],
-                self.updated
-            );
-            if !self.skipped.is_empty() {
-                s.push_str(&format!(
-                    "; left {} file(s) you changed: {}",
-                    self.skipped.len(),
-                    self.skipped.join(", ")
-                ));
+        let short = &self.commit[..12.min(self.commit.len())];
+        match self.outcome {
+            "completed" => {
+                let mut s = format!("finished the interrupted {} of {short}: updated {} working-tree file(s)", self.operation, self.updated);
+                if !self.skipped.is_empty() {
+                    s.push_str(&format!("; left {} file(s) you changed: {}", self.skipped.len(), self.skipped.join(", ")));
+                }
+                s
             }
-            s
-        } else {
-            format!("an interrupted {} never moved its branch: nothing to finish, the repository is as it was", self.operation)
+            "superseded" => format!("an interrupted {} committed {short}, but the branch has moved on since; check `git status`", self.operation),
+            _ => format!("an interrupted {} never moved its branch: nothing to finish, the repository is as it was", self.operation),
         }
     }
 }
 
-/// Finishes a working-tree update that a crash interrupted. Called at the start of every
-/// command on a repository with a working tree.
-pub fn finish_interrupted(repo: &Repo) -> Result<Option<Recovery>, GitError> {
-    let path = journal_path(repo);
-    let text = match fs::read(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(GitError::Io { path, source: e }),
+fn process_alive(pid: u32) -> bool {
+    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Finishes working-tree updates that a crash interrupted. Called at the start of every
+/// command on a repository with a working tree. Journals of a process that is still
+/// running are left to it.
+pub fn finish_interrupted(repo: &Repo) -> Result<Vec<Recovery>, GitError> {
+    let dir = journal_dir(repo);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(GitError::Io {
+                path: dir,
+                source: e,
+            })
+        }
     };
-    let Ok(j) = serde_json::from_slice::<Journal>(&text) else {
-        // A journal cut short: its ref move cannot have happened yet (it is written first).
-        clear_journal(repo)?;
-        return Ok(None);
-    };
-    let current = repo
-        .git
-        .refname_to_id(&j.refname)
-        .ok()
-        .map(|o| o.to_string());
-    if current.as_deref() != Some(j.new.as_str()) {
-        clear_journal(repo)?;
-        return Ok(Some(Recovery {
-            operation: j.operation,
-            commit: j.new,
-            completed: false,
-            updated: 0,
-            skipped: vec![],
-        }));
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for path in paths {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !name.starts_with("journal-") {
+            continue;
+        }
+        if !name.ends_with(".json") {
+            // A journal cut short while being written: its ref move never happened.
+            let pid = name.rsplit('.').nth(1).and_then(|p| p.parse::<u32>().ok());
+            if !pid.is_some_and(process_alive) {
+                let _ = fs::remove_file(&path);
+            }
+            continue;
+        }
+        let text = fs::read(&path).map_err(GitError::io(&path))?;
+        let Ok(j) = serde_json::from_slice::<Journal>(&text) else {
+            let _ = fs::remove_file(&path);
+            continue;
+        };
+        if process_alive(j.pid) {
+            continue;
+        }
+        out.push(finish_one(repo, &j)?);
     }
+    Ok(out)
+}
+
+fn finish_one(repo: &Repo, j: &Journal) -> Result<Recovery, GitError> {
     let parse = |s: &str| Oid::from_str(s).map_err(GitError::git("read the journal"));
-    let files = changed_files(repo, CommitId(parse(&j.old)?), CommitId(parse(&j.new)?))?;
+    let (old, new) = (parse(&j.old)?, parse(&j.new)?);
+    let current = repo.git.refname_to_id(&j.refname).ok();
+    let recovery = |outcome, updated, skipped| Recovery {
+        operation: j.operation.clone(),
+        commit: j.new.clone(),
+        outcome,
+        updated,
+        skipped,
+    };
+    if current != Some(new) {
+        let landed = current.is_some_and(|c| repo.git.graph_descendant_of(c, new).unwrap_or(false));
+        clear_journal(repo, j)?;
+        return Ok(recovery(
+            if landed { "superseded" } else { "not_landed" },
+            0,
+            Vec::new(),
+        ));
+    }
+    let files = changed_files(repo, CommitId(old), CommitId(new))?;
     let mut blobs = Vec::with_capacity(files.len());
     for f in &files {
         let blob = repo
@@ -444,14 +488,8 @@ pub fn finish_interrupted(repo: &Repo) -> Result<Option<Recovery>, GitError> {
         .zip(blobs.iter().map(Vec::as_slice))
         .collect();
     let report = update_files(repo, &pairs)?;
-    clear_journal(repo)?;
-    Ok(Some(Recovery {
-        operation: j.operation,
-        commit: j.new,
-        completed: true,
-        updated: report.updated,
-        skipped: report.skipped,
-    }))
+    clear_journal(repo, j)?;
+    Ok(recovery("completed", report.updated, report.skipped))
 }
 
 /// The blobs that differ between two commits' trees (content changes of files only).

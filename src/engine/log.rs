@@ -1,0 +1,90 @@
+//! `log`: migration batches and rollbacks read back from history, newest first.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::engine::batch::EngineError;
+use crate::git::history::{records, RecordKind};
+use crate::git::message::keys;
+use crate::git::Repo;
+use crate::ids::CommitId;
+
+/// One `from -> to` group of a batch.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct LogStep {
+    pub from: String,
+    pub to: String,
+    pub count: usize,
+}
+
+/// One batch or rollback.
+#[derive(Debug, Clone, Serialize)]
+pub struct LogEntry {
+    pub commit: String,
+    /// `migration` or `rollback`.
+    pub kind: &'static str,
+    /// Committer date, RFC 3339 in the committer's offset.
+    pub date: String,
+    pub author: String,
+    pub subject: String,
+    pub target: Option<String>,
+    pub manifests: Option<usize>,
+    pub steps: Vec<LogStep>,
+    /// For a batch: the rollback that reverted it, if any.
+    pub rolled_back_by: Option<String>,
+    /// For a rollback: the batch it reverted.
+    pub rollback_of: Option<String>,
+}
+
+/// Every batch and rollback reachable from `tip`, newest first, with rollback links.
+pub fn log(repo: &Repo, tip: CommitId) -> Result<Vec<LogEntry>, EngineError> {
+    let recs = records(repo, tip)?;
+    let rolled_back_by: HashMap<String, String> = recs
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RecordKind::Rollback { of } => Some((of.clone(), r.commit.to_string())),
+            RecordKind::Batch => None,
+        })
+        .collect();
+    Ok(recs
+        .iter()
+        .map(|r| {
+            let date = chrono::FixedOffset::east_opt(r.offset_minutes * 60)
+                .and_then(|o| {
+                    chrono::DateTime::from_timestamp(r.time, 0)
+                        .map(|d| d.with_timezone(&o).to_rfc3339())
+                })
+                .unwrap_or_default();
+            let steps = r
+                .trailer_values(keys::STEP)
+                .into_iter()
+                .filter_map(|v| {
+                    let (edge, n) = v.split_once(' ')?;
+                    let (from, to) = edge.split_once("->")?;
+                    Some(LogStep {
+                        from: from.to_string(),
+                        to: to.to_string(),
+                        count: n.trim().parse().ok()?,
+                    })
+                })
+                .collect();
+            let (kind, rollback_of) = match &r.kind {
+                RecordKind::Batch => ("migration", None),
+                RecordKind::Rollback { of } => ("rollback", Some(of.clone())),
+            };
+            LogEntry {
+                commit: r.commit.to_string(),
+                kind,
+                date,
+                author: r.author.clone(),
+                subject: r.subject.clone(),
+                target: r.trailer(keys::TARGET).map(str::to_string),
+                manifests: r.trailer(keys::MANIFESTS).and_then(|n| n.parse().ok()),
+                steps,
+                rolled_back_by: rolled_back_by.get(&r.commit.to_string()).cloned(),
+                rollback_of,
+            }
+        })
+        .collect())
+}

@@ -1,0 +1,641 @@
+//! `verify`: audits history and a revision against §4–§6, reading only what git holds.
+//!
+//! For every batch reachable from REV: the batch touched nothing but manifests; its
+//! trailers agree with the manifests; each history entry's `checksum_before` is the blob
+//! at its `base_commit` and `checksum_after` the migrated document; protected fields and
+//! earlier history entries are equal across the batch. Every rollback restores exactly its
+//! batch's manifests. At REV: each manifest's path matches its identity, its history
+//! entries are the ones the batches wrote, and its content has not drifted since.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use git2::{Delta, Oid};
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::engine::batch::EngineError;
+use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
+use crate::engine::migrate::parse_manifest;
+use crate::engine::progress::Progress;
+use crate::git::history::{records, Record, RecordKind};
+use crate::git::message::keys;
+use crate::git::scan::{is_manifest_path, scan_commit};
+use crate::git::{GitError, Repo};
+use crate::ids::CommitId;
+use crate::manifest::{canonical_json, sha256_prefixed, Json};
+use crate::schema::MigrationContext;
+
+/// One problem: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub commit: String,
+    pub path: Option<String>,
+    pub problem: String,
+}
+
+/// The result of an audit.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub revision: String,
+    pub batches: usize,
+    pub rollbacks: usize,
+    /// Manifests at the audited revision.
+    pub manifests: usize,
+    pub findings: Vec<Finding>,
+}
+
+/// The checksum of a document's canonical form without its history.
+pub fn checksum_after(doc: &Json) -> String {
+    let mut v = doc.clone();
+    v.remove(HISTORY_KEY);
+    sha256_prefixed(canonical_json(&v).as_bytes())
+}
+
+fn history(doc: &Json) -> &[Json] {
+    match doc.get(HISTORY_KEY) {
+        Some(Json::Array(a)) => a,
+        _ => &[],
+    }
+}
+
+fn s<'a>(entry: &'a Json, key: &str) -> Option<&'a str> {
+    entry.get(key).and_then(Json::as_str)
+}
+
+/// A manifest a batch changed: bytes before and after.
+struct Changed {
+    path: String,
+    before: Vec<u8>,
+    after: Vec<u8>,
+    /// Bytes at the entry's `base_commit` when that is not the parent.
+    at_base: Option<Option<Vec<u8>>>,
+}
+
+fn blob_bytes(repo: &Repo, id: Oid) -> Result<Vec<u8>, GitError> {
+    repo.git
+        .find_blob(id)
+        .map(|b| b.content().to_vec())
+        .map_err(GitError::git(format!("read blob {id}")))
+}
+
+/// Audits everything reachable from `rev`.
+pub fn verify(
+    repo: &Repo,
+    cfg: &Config,
+    rev: CommitId,
+    progress: &dyn Progress,
+) -> Result<VerifyReport, EngineError> {
+    progress.start("read history", 0);
+    let recs = records(repo, rev)?;
+    progress.finish();
+    let mut findings = Vec::new();
+    // What each batch wrote into each manifest's history: (path, base_commit) -> (batch, entry).
+    let mut written: HashMap<(String, String), (String, Json)> = HashMap::new();
+    let by_id: HashMap<CommitId, &Record> = recs.iter().map(|r| (r.commit, r)).collect();
+    let batches: Vec<&Record> = recs
+        .iter()
+        .filter(|r| r.kind == RecordKind::Batch)
+        .collect();
+    progress.start("audit batches", batches.len() as u64);
+    for b in &batches {
+        let (f, w) = audit_batch(repo, cfg, b)?;
+        findings.extend(f);
+        written.extend(w);
+        progress.inc(1);
+    }
+    progress.finish();
+    let mut rollbacks = 0;
+    for r in &recs {
+        if let RecordKind::Rollback { of } = &r.kind {
+            rollbacks += 1;
+            findings.extend(audit_rollback(repo, r, of, &by_id)?);
+        }
+    }
+    progress.start("audit revision", 0);
+    let (manifests, f) = audit_revision(repo, cfg, rev, &written)?;
+    findings.extend(f);
+    progress.finish();
+    Ok(VerifyReport {
+        ok: findings.is_empty(),
+        revision: rev.to_string(),
+        batches: batches.len(),
+        rollbacks,
+        manifests,
+        findings,
+    })
+}
+
+fn finding(commit: CommitId, path: Option<&str>, problem: impl Into<String>) -> Finding {
+    Finding {
+        commit: commit.to_string(),
+        path: path.map(str::to_string),
+        problem: problem.into(),
+    }
+}
+
+type Written = Vec<((String, String), (String, Json))>;
+
+fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, Written), GitError> {
+    let mut out = Vec::new();
+    let [parent] = b.parents[..] else {
+        out.push(finding(
+            b.commit,
+            None,
+            format!(
+                "a batch must have exactly one parent, this one has {}",
+                b.parents.len()
+            ),
+        ));
+        return Ok((out, Vec::new()));
+    };
+    let tree_of = |c: CommitId| {
+        repo.git
+            .find_commit(c.0)
+            .and_then(|c| c.tree())
+            .map_err(GitError::git(format!("read the tree of {c}")))
+    };
+    let (pt, bt) = (tree_of(parent)?, tree_of(b.commit)?);
+    let diff = repo
+        .git
+        .diff_tree_to_tree(Some(&pt), Some(&bt), None)
+        .map_err(GitError::git("compare a batch with its parent"))?;
+    let mut changed = Vec::new();
+    for d in diff.deltas() {
+        let path = d
+            .new_file()
+            .path()
+            .or(d.old_file().path())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if d.status() != Delta::Modified {
+            out.push(finding(
+                b.commit,
+                Some(&path),
+                format!(
+                    "the batch {} this path; a batch may only modify manifests",
+                    match d.status() {
+                        Delta::Added => "added",
+                        Delta::Deleted => "deleted",
+                        _ => "renamed or retyped",
+                    }
+                ),
+            ));
+            continue;
+        }
+        if !is_manifest_path(&path, cfg) {
+            out.push(finding(b.commit, Some(&path), "the batch changed a file that is not a manifest (inputs and outputs must never change)"));
+            continue;
+        }
+        changed.push(Changed {
+            before: blob_bytes(repo, d.old_file().id())?,
+            after: blob_bytes(repo, d.new_file().id())?,
+            path,
+            at_base: None,
+        });
+    }
+    // Entries whose base_commit is not the parent: read the blob there (forged or odd batches).
+    for c in &mut changed {
+        if let Ok((_, doc)) = parse_manifest(&c.after) {
+            if let Some(base) = history(&doc).last().and_then(|e| s(e, "base_commit")) {
+                if base != parent.to_string() {
+                    let bytes = Oid::from_str(base)
+                        .ok()
+                        .and_then(|o| repo.read_path(CommitId(o), &c.path));
+                    c.at_base = Some(bytes);
+                }
+            }
+        }
+    }
+    let target = b.trailer(keys::TARGET).unwrap_or_default().to_string();
+    let applied_at = b.trailer(keys::APPLIED_AT).map(str::to_string);
+    let parent_hex = parent.to_string();
+    let results: Vec<ManifestAudit> = changed
+        .par_iter()
+        .map(|c| {
+            audit_manifest(
+                cfg,
+                b.commit,
+                &parent_hex,
+                &target,
+                applied_at.as_deref(),
+                c,
+            )
+        })
+        .collect();
+    let mut steps: BTreeMap<String, usize> = BTreeMap::new();
+    let mut written = Vec::new();
+    for (f, w, step) in results {
+        out.extend(f);
+        written.extend(w);
+        if let Some((from, to)) = step {
+            *steps.entry(format!("{from}->{to}")).or_insert(0) += 1;
+        }
+    }
+    // Trailers agree with the manifests.
+    match b.trailer(keys::MANIFESTS).map(str::parse::<usize>) {
+        Some(Ok(n)) if n == changed.len() => {}
+        Some(Ok(n)) => out.push(finding(
+            b.commit,
+            None,
+            format!(
+                "Migration-Manifests says {n} but the batch changed {} manifest(s)",
+                changed.len()
+            ),
+        )),
+        _ => out.push(finding(
+            b.commit,
+            None,
+            "Migration-Manifests is missing or not a number",
+        )),
+    }
+    let mut claimed: BTreeMap<String, usize> = BTreeMap::new();
+    for v in b.trailer_values(keys::STEP) {
+        match v
+            .split_once(' ')
+            .map(|(k, n)| (k, n.trim().parse::<usize>()))
+        {
+            Some((k, Ok(n))) => *claimed.entry(k.to_string()).or_insert(0) += n,
+            _ => out.push(finding(
+                b.commit,
+                None,
+                format!("Migration-Step {v:?} is not `FROM->TO COUNT`"),
+            )),
+        }
+    }
+    if claimed != steps {
+        let show = |m: &BTreeMap<String, usize>| {
+            m.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push(finding(
+            b.commit,
+            None,
+            format!(
+                "Migration-Step trailers say [{}] but the manifests' history entries say [{}]",
+                show(&claimed),
+                show(&steps)
+            ),
+        ));
+    }
+    if let Some(at) = &applied_at {
+        let committed = chrono::DateTime::from_timestamp(b.time, 0)
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        if committed.as_deref() != Some(at.as_str()) {
+            out.push(finding(
+                b.commit,
+                None,
+                format!(
+                    "Migration-Applied-At {at} is not the committer date {}",
+                    committed.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    Ok((out, written))
+}
+
+type ManifestAudit = (
+    Vec<Finding>,
+    Option<((String, String), (String, Json))>,
+    Option<(String, String)>,
+);
+
+fn audit_manifest(
+    cfg: &Config,
+    batch: CommitId,
+    parent: &str,
+    target: &str,
+    applied_at: Option<&str>,
+    c: &Changed,
+) -> ManifestAudit {
+    let mut out = Vec::new();
+    let p = Some(c.path.as_str());
+    let after = match parse_manifest(&c.after) {
+        Ok((_, v)) => v,
+        Err(e) => {
+            out.push(finding(
+                batch,
+                p,
+                format!("the migrated manifest is invalid: {e}"),
+            ));
+            return (out, None, None);
+        }
+    };
+    let before = parse_manifest(&c.before).map(|(_, v)| v).ok();
+    let hist = history(&after);
+    let Some(entry) = hist.last() else {
+        out.push(finding(
+            batch,
+            p,
+            "the batch changed this manifest without adding a history entry",
+        ));
+        return (out, None, None);
+    };
+    if let Some(before) = &before {
+        if hist.len() != history(before).len() + 1 {
+            out.push(finding(
+                batch,
+                p,
+                format!(
+                    "the batch should add exactly one history entry, it went from {} to {}",
+                    history(before).len(),
+                    hist.len()
+                ),
+            ));
+        }
+        if let Err(v) = check_history_kept(before, &after) {
+            out.push(finding(
+                batch,
+                p,
+                format!("earlier history entries were {} ({})", v.how, v.field),
+            ));
+        }
+        if let Err(v) = check_protected(before, &after, &cfg.protected) {
+            out.push(finding(
+                batch,
+                p,
+                format!("protected field {} was {} by the batch", v.field, v.how),
+            ));
+        }
+    }
+    let to = s(entry, "to_version").unwrap_or_default();
+    if to != target {
+        out.push(finding(
+            batch,
+            p,
+            format!("history entry says to_version {to:?} but Migration-Target is {target:?}"),
+        ));
+    }
+    if after.get("schema_version").and_then(Json::as_str) != Some(to) {
+        out.push(finding(
+            batch,
+            p,
+            format!("schema_version is not the history entry's to_version {to:?}"),
+        ));
+    }
+    if let Some(at) = applied_at {
+        if s(entry, "applied_at") != Some(at) {
+            out.push(finding(
+                batch,
+                p,
+                format!(
+                    "history entry applied_at {:?} is not Migration-Applied-At {at}",
+                    s(entry, "applied_at").unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let base = s(entry, "base_commit").unwrap_or_default();
+    if base != parent {
+        out.push(finding(
+            batch,
+            p,
+            format!("history entry base_commit {base} is not the batch's parent {parent}"),
+        ));
+    }
+    let before_bytes = match &c.at_base {
+        None => Some(c.before.as_slice()),
+        Some(b) => b.as_deref(),
+    };
+    match before_bytes {
+        Some(b) if s(entry, "checksum_before") == Some(sha256_prefixed(b).as_str()) => {}
+        Some(_) => out.push(finding(
+            batch,
+            p,
+            format!(
+                "checksum_before does not match the file at base_commit {}",
+                &base[..base.len().min(12)]
+            ),
+        )),
+        None => out.push(finding(
+            batch,
+            p,
+            format!("base_commit {base} does not hold this manifest"),
+        )),
+    }
+    if s(entry, "checksum_after") != Some(checksum_after(&after).as_str()) {
+        out.push(finding(
+            batch,
+            p,
+            "checksum_after does not match the migrated manifest",
+        ));
+    }
+    let step = s(entry, "from_version").map(|f| (f.to_string(), to.to_string()));
+    (
+        out,
+        Some((
+            (c.path.clone(), base.to_string()),
+            (batch.to_string(), entry.clone()),
+        )),
+        step,
+    )
+}
+
+fn audit_rollback(
+    repo: &Repo,
+    r: &Record,
+    of: &str,
+    by_id: &HashMap<CommitId, &Record>,
+) -> Result<Vec<Finding>, GitError> {
+    let mut out = Vec::new();
+    let batch = Oid::from_str(of)
+        .ok()
+        .map(CommitId)
+        .and_then(|id| by_id.get(&id).copied());
+    let Some(batch) = batch.filter(|b| b.kind == RecordKind::Batch) else {
+        out.push(finding(
+            r.commit,
+            None,
+            format!("Migration-Rollback-Of {of} is not a migration batch reachable from here"),
+        ));
+        return Ok(out);
+    };
+    let ([rparent], [bparent]) = (&r.parents[..], &batch.parents[..]) else {
+        out.push(finding(
+            r.commit,
+            None,
+            "a rollback and its batch must each have one parent",
+        ));
+        return Ok(out);
+    };
+    let tree_of = |c: CommitId| {
+        repo.git
+            .find_commit(c.0)
+            .and_then(|c| c.tree())
+            .map_err(GitError::git(format!("read the tree of {c}")))
+    };
+    let (bp, bt, rp, rt) = (
+        tree_of(*bparent)?,
+        tree_of(batch.commit)?,
+        tree_of(*rparent)?,
+        tree_of(r.commit)?,
+    );
+    let batch_diff = repo
+        .git
+        .diff_tree_to_tree(Some(&bp), Some(&bt), None)
+        .map_err(GitError::git("compare trees"))?;
+    let mut expected: BTreeMap<String, Oid> = BTreeMap::new();
+    for d in batch_diff.deltas() {
+        if let Some(p) = d.old_file().path() {
+            expected.insert(p.to_string_lossy().into_owned(), d.old_file().id());
+        }
+    }
+    let diff = repo
+        .git
+        .diff_tree_to_tree(Some(&rp), Some(&rt), None)
+        .map_err(GitError::git("compare trees"))?;
+    let mut seen = 0;
+    for d in diff.deltas() {
+        let path = d
+            .new_file()
+            .path()
+            .or(d.old_file().path())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match expected.get(&path) {
+            Some(id) if *id == d.new_file().id() && d.status() == Delta::Modified => seen += 1,
+            Some(_) => out.push(finding(
+                r.commit,
+                Some(&path),
+                format!(
+                    "the rollback does not restore the bytes from before batch {}",
+                    batch.commit.short()
+                ),
+            )),
+            None => out.push(finding(
+                r.commit,
+                Some(&path),
+                format!(
+                    "the rollback changed a path batch {} did not",
+                    batch.commit.short()
+                ),
+            )),
+        }
+    }
+    if seen != expected.len() {
+        let restored: std::collections::BTreeSet<String> = diff
+            .deltas()
+            .filter_map(|d| {
+                d.new_file()
+                    .path()
+                    .map(|p| p.to_string_lossy().into_owned())
+            })
+            .collect();
+        for p in expected.keys().filter(|p| !restored.contains(*p)) {
+            // Unchanged because it already had the old bytes is impossible for a clean revert.
+            if rt.get_path(Path::new(p)).map(|e| e.id()).ok() != expected.get(p).copied() {
+                out.push(finding(
+                    r.commit,
+                    Some(p),
+                    format!(
+                        "the rollback did not restore this manifest of batch {}",
+                        batch.commit.short()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn audit_revision(
+    repo: &Repo,
+    cfg: &Config,
+    rev: CommitId,
+    written: &HashMap<(String, String), (String, Json)>,
+) -> Result<(usize, Vec<Finding>), GitError> {
+    let scan = scan_commit(repo, rev, cfg)?;
+    let mut blobs = Vec::with_capacity(scan.manifests.len());
+    for m in &scan.manifests {
+        blobs.push((m.path.to_string(), blob_bytes(repo, m.blob)?));
+    }
+    let mut out: Vec<Finding> = blobs
+        .par_iter()
+        .flat_map_iter(|(path, bytes)| audit_current(cfg, rev, path, bytes, written))
+        .collect();
+    for l in &scan.symlinks {
+        out.push(finding(
+            rev,
+            Some(l.as_str()),
+            "a symbolic link named like a manifest (links are never followed)",
+        ));
+    }
+    Ok((scan.manifests.len(), out))
+}
+
+fn audit_current(
+    cfg: &Config,
+    rev: CommitId,
+    path: &str,
+    bytes: &[u8],
+    written: &HashMap<(String, String), (String, Json)>,
+) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let p = Some(path);
+    let doc = match parse_manifest(bytes) {
+        Ok((_, d)) => d,
+        Err(e) => {
+            out.push(finding(rev, p, format!("invalid manifest: {e}")));
+            return out;
+        }
+    };
+    let ctx = MigrationContext {
+        path,
+        artifacts_root: &cfg.artifacts_root,
+    };
+    if let Some((job, run)) = ctx.job_and_run_from_path() {
+        if let Some(j) = doc.get("job_id").and_then(Json::as_str) {
+            if j != job {
+                out.push(finding(
+                    rev,
+                    p,
+                    format!("the path says job {job:?} but job_id is {j:?}"),
+                ));
+            }
+        }
+        if let Some(r) = doc.get("run_id").and_then(Json::as_str) {
+            if r != run {
+                out.push(finding(
+                    rev,
+                    p,
+                    format!("the path says run {run:?} but run_id is {r:?}"),
+                ));
+            }
+        }
+    }
+    let hist = history(&doc);
+    // Which batch wrote each entry: the one whose parent is the entry's base_commit.
+    let mut last_batch = None;
+    for (i, e) in hist.iter().enumerate() {
+        let Some(base) = s(e, "base_commit") else {
+            continue;
+        };
+        match written.get(&(path.to_string(), base.to_string())) {
+            Some((b, we)) => {
+                if !we.deep_eq(e) {
+                    out.push(finding(rev, p, format!("history entry {} differs from the one batch {} wrote", i + 1, &b[..12])));
+                }
+                last_batch = Some(b.clone());
+            }
+            None => out.push(finding(rev, p, format!("history entry {} (base_commit {}) was not written by any batch reachable from here", i + 1, &base[..base.len().min(12)]))),
+        }
+    }
+    if let Some(last) = hist.last() {
+        if s(last, "checksum_after") != Some(checksum_after(&doc).as_str()) {
+            let since = last_batch
+                .map(|b| format!(" (batch {})", &b[..12]))
+                .unwrap_or_default();
+            out.push(finding(
+                rev,
+                p,
+                format!("drift: the content changed since its last recorded migration{since}"),
+            ));
+        }
+    }
+    out
+}
