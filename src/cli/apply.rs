@@ -16,7 +16,7 @@ pub struct Args {
     /// Commit the manifests that succeeded even if some failed (still exits 1).
     #[arg(long)]
     pub keep_going: bool,
-    /// Commit to this branch (created from HEAD if missing) without touching the working tree.
+    /// Commit to this branch (created from HEAD if missing); the working tree is touched only if it is checked out.
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
     /// The commit's subject line (the body and trailers stay).

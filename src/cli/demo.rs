@@ -10,6 +10,26 @@ use anyhow::{bail, Context as _};
 
 use crate::cli::{CliError, Ctx};
 
+// The walk-through's output: a reader that stops early (`| head`) ends it quietly.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($t)*);
+    }};
+}
+macro_rules! err {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), $($t)*);
+    }};
+}
+
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to build the repository (must not exist or be empty; default: a new temporary directory).
@@ -112,7 +132,7 @@ pub fn build_sample_repo(root: &Path) -> anyhow::Result<()> {
 }
 
 fn step(exe: &Path, dir: &Path, args: &[&str], want: i32) -> anyhow::Result<()> {
-    println!("$ artifact-migrate {}", args.join(" "));
+    outln!("$ artifact-migrate {}", args.join(" "));
     let out = Command::new(exe)
         .arg("-C")
         .arg(dir)
@@ -120,10 +140,10 @@ fn step(exe: &Path, dir: &Path, args: &[&str], want: i32) -> anyhow::Result<()> 
         .env("NO_COLOR", "1")
         .output()
         .with_context(|| format!("run {}", exe.display()))?;
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    eprint!("{}", String::from_utf8_lossy(&out.stderr));
+    out!("{}", String::from_utf8_lossy(&out.stdout));
+    err!("{}", String::from_utf8_lossy(&out.stderr));
     let code = out.status.code().unwrap_or(-1);
-    println!();
+    outln!();
     if code != want {
         bail!(
             "`artifact-migrate {}` exited {code}, expected {want}",
@@ -159,11 +179,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     };
     build_sample_repo(&dir)?;
     let exe = std::env::current_exe().context("find this program")?;
-    println!("Built a sample artifacts repository in {}\n", dir.display());
-    println!(
+    outln!("Built a sample artifacts repository in {}\n", dir.display());
+    outln!(
         "Three runs of one job: a one-line 1.0.0 manifest without job_id, a 1.1.0 and a 1.2.0 one;"
     );
-    println!("plus an input snapshot named manifest.json, a staging directory and a legacy symlink, which are never migrated.\n");
+    outln!("plus an input snapshot named manifest.json, a staging directory and a legacy symlink, which are never migrated.\n");
     step(&exe, &dir, &["status"], 0)?;
     step(&exe, &dir, &["migrations"], 0)?;
     step(&exe, &dir, &["plan", "--diff"], 0)?;
@@ -186,11 +206,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     )?;
     step(&exe, &dir, &["log"], 0)?;
     step(&exe, &dir, &["verify"], 0)?;
-    println!(
+    outln!(
         "Done. Every step above is one commit or none: `git -C {} log --stat` shows them,",
         dir.display()
     );
-    println!(
+    outln!(
         "and `git -C {} log --format='%h %s%n%(trailers)'` their trailers.",
         dir.display()
     );

@@ -42,18 +42,19 @@ impl Output {
         report: &T,
         human: impl FnOnce(&Self) -> String,
     ) -> anyhow::Result<()> {
-        let mut stdout = std::io::stdout().lock();
-        if self.json {
-            serde_json::to_writer_pretty(&mut stdout, report)?;
-            writeln!(stdout)?;
+        let mut text = if self.json {
+            serde_json::to_string_pretty(report)?
         } else {
-            let text = human(self);
-            stdout.write_all(text.as_bytes())?;
-            if !text.is_empty() && !text.ends_with('\n') {
-                writeln!(stdout)?;
-            }
+            human(self)
+        };
+        if !text.is_empty() && !text.ends_with('\n') {
+            text.push('\n');
         }
-        Ok(())
+        match std::io::stdout().lock().write_all(text.as_bytes()) {
+            // A reader that stopped early (`| head`) is not an error of ours.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            r => Ok(r?),
+        }
     }
 
     /// A note for a person on stderr (none with `-q` or `--json`).
@@ -168,13 +169,13 @@ pub fn print_error(json: bool, color: bool, kind: ErrorKind, path: Option<&str>,
         if let Some(p) = path {
             e["path"] = serde_json::Value::String(p.to_string());
         }
-        println!("{}", serde_json::json!({ "error": e }));
+        let _ = writeln!(std::io::stdout(), "{}", serde_json::json!({ "error": e }));
     } else {
         let label = if color {
             "\x1b[31merror:\x1b[0m".to_string()
         } else {
             "error:".to_string()
         };
-        eprintln!("{label} {message}");
+        let _ = writeln!(std::io::stderr(), "{label} {message}");
     }
 }

@@ -12,7 +12,7 @@ pub struct Args {
     /// The batch to roll back (default: the newest on the branch that is not rolled back yet).
     #[arg(value_name = "COMMIT")]
     pub commit: Option<String>,
-    /// Work on this branch instead of HEAD's, without touching the working tree.
+    /// Work on this branch instead of HEAD's; the working tree is touched only if it is checked out.
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
 }
