@@ -67,11 +67,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         skipped: r.worktree.map(|w| w.skipped).unwrap_or_default(),
     };
     let would = r.plan.migrate.len();
+    ctx.out.failures(&report.failed);
     ctx.out.report(&report, |o| {
         let mut t = String::new();
-        for f in &report.failed {
-            t.push_str(&format!("{} {}: {}\n", o.paint("error:", "31"), f.path, f.error));
-        }
         match &report.commit {
             Some(c) => {
                 t.push_str(&format!(

@@ -64,6 +64,24 @@ impl Output {
         }
     }
 
+    /// One `error: PATH: REASON` line per failed manifest, on stderr (text mode only: with
+    /// `--json` the failures are in the report). Shown even with `-q`: they are the result.
+    pub fn failures(&self, failed: &[artifact_migrate::engine::Failure]) {
+        if self.json {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        for f in failed {
+            let _ = writeln!(
+                err,
+                "{} {}: {}",
+                self.paint("error:", "31"),
+                f.path,
+                f.error
+            );
+        }
+    }
+
     /// `label` in an ANSI colour when colour is on.
     pub fn paint(&self, label: &str, code: &str) -> String {
         if self.color {

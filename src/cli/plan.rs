@@ -87,14 +87,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         failed: p.failed.clone(),
         message: p.message.render(),
     };
-    ctx.out.report(&report, |o| {
+    ctx.out.failures(&report.failed);
+    ctx.out.report(&report, |_| {
         let mut t = String::new();
         if report.migrate.is_empty() && report.failed.is_empty() {
             t.push_str(&format!("nothing to migrate: {} manifest(s) already at {}\n", report.already_current, report.target));
             return t;
-        }
-        for f in &report.failed {
-            t.push_str(&format!("{} {}: {}\n", o.paint("error:", "31"), f.path, f.error));
         }
         if args.diff {
             for item in &report.migrate {

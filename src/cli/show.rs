@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use artifact_migrate::engine::batch::batch_time;
-use artifact_migrate::engine::{migrate_manifest, tool_name, BatchInfo, MigrateOptions, Outcome};
+use artifact_migrate::engine::{
+    migrate_manifest, tool_name, BatchInfo, ManifestError, MigrateOptions, Outcome,
+};
 use artifact_migrate::schema::Version;
 
 use crate::cli::{parse_version, CliError, Ctx};
@@ -34,12 +36,21 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         .pathspecs(&repo, std::slice::from_ref(&args.path))?
         .remove(0);
     let head = repo.head_commit()?;
-    let bytes = repo.read_path(head, &path).ok_or_else(|| {
+    let (bytes, mode) = repo.read_entry(head, &path).ok_or_else(|| {
         CliError::environment(
             format!("{path}: not a file in HEAD's tree; show reads committed manifests"),
             Some(path.clone()),
         )
     })?;
+    if mode == 0o120000 {
+        let message = format!("{path}: {}", ManifestError::Symlink);
+        return Err(CliError {
+            kind: crate::cli::ErrorKind::Failed,
+            message,
+            path: Some(path),
+        }
+        .into());
+    }
     let registry = ctx.registry();
     let target = match args.as_version {
         Some(v) => v,

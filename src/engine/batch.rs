@@ -324,6 +324,15 @@ pub fn apply(
     )?;
     plan.message.subject = opts.message.clone();
     if plan.target_ref.checked_out {
+        progress.start("check attributes", 0);
+        check_no_filters(
+            repo,
+            plan.migrate.iter().map(|m| &m.path),
+            plan.has_gitattributes,
+        )?;
+        progress.finish();
+    }
+    if plan.target_ref.checked_out {
         progress.start("check dirty", 0);
         let in_scope: Vec<(RepoPath, Oid)> = plan
             .migrate
@@ -343,15 +352,6 @@ pub fn apply(
             plan,
             worktree: None,
         });
-    }
-    if plan.target_ref.checked_out {
-        progress.start("check attributes", 0);
-        check_no_filters(
-            repo,
-            plan.migrate.iter().map(|m| &m.path),
-            plan.has_gitattributes,
-        )?;
-        progress.finish();
     }
     let text = plan.message.render();
     progress.start("write objects", plan.migrate.len() as u64);

@@ -172,16 +172,16 @@ pub fn rollback(
     if target.checked_out {
         let in_scope: Vec<(RepoPath, Oid)> =
             restores.iter().map(|r| (r.path.clone(), r.after)).collect();
-        let dirty = dirty_paths(repo, &in_scope)?;
-        if !dirty.is_empty() {
-            return Err(EngineError::DirtyManifests { paths: dirty });
-        }
         let scan = scan_commit(repo, tip, cfg)?;
         check_no_filters(
             repo,
             restores.iter().map(|r| &r.path),
             scan.has_gitattributes,
         )?;
+        let dirty = dirty_paths(repo, &in_scope)?;
+        if !dirty.is_empty() {
+            return Err(EngineError::DirtyManifests { paths: dirty });
+        }
     }
     let identity = Identity::from_env(repo)?;
     let message = format!(

@@ -36,7 +36,7 @@ pub enum GitError {
     BadDate(String),
     #[error("the batch would change {path}, which is not a migrated manifest; nothing was committed (this is a bug: please report it)")]
     BatchTouchesOther { path: String },
-    #[error("{path} has git attributes ({attr}) that would make its working-tree bytes differ from the committed blob; remove that attribute for manifests or use --branch")]
+    #[error("{path}: git would convert this file on checkout ({attr}), so the working tree would differ from the committed blob; unset that for manifests, or use --branch")]
     Filtered { path: String, attr: String },
     #[error("{path}: {source}")]
     Io {

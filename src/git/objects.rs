@@ -6,7 +6,7 @@
 //! in the user's next git command. The mempack backend has no locking, so this module uses
 //! its own `Repository` handle, from one thread, and drops it when the pack is written.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use git2::build::TreeUpdateBuilder;
 use git2::{Delta, DiffOptions, FileMode, ObjectType, Oid, Repository, Signature, Tree};
@@ -93,7 +93,13 @@ pub fn write_commit(repo: &Repo, req: &CommitRequest<'_>) -> Result<CommitId, Gi
             )
             .map_err(GitError::git("create the commit"))?;
         let mut trees = Vec::new();
-        new_trees(&git, &tree, Some(&base_tree), &mut trees)?;
+        new_trees(
+            &git,
+            &tree,
+            Some(&base_tree),
+            &mut trees,
+            &mut HashSet::new(),
+        )?;
         let mut objects: Vec<PackObject<'_>> =
             Vec::with_capacity(1 + trees.len() + req.updates.len());
         let mut seen = BTreeSet::new();
@@ -147,8 +153,10 @@ fn new_trees(
     new: &Tree<'_>,
     old: Option<&Tree<'_>>,
     out: &mut Vec<Oid>,
+    seen: &mut HashSet<Oid>,
 ) -> Result<(), GitError> {
-    if old.map(|o| o.id()) == Some(new.id()) {
+    // Identical directories (two runs with the same content) are one object: pack it once.
+    if old.map(|o| o.id()) == Some(new.id()) || !seen.insert(new.id()) {
         return Ok(());
     }
     out.push(new.id());
@@ -173,7 +181,7 @@ fn new_trees(
             ),
             None => None,
         };
-        new_trees(git, &sub, old_tree.as_ref(), out)?;
+        new_trees(git, &sub, old_tree.as_ref(), out, seen)?;
     }
     Ok(())
 }

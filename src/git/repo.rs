@@ -196,9 +196,15 @@ impl Repo {
 
     /// The bytes of a file in a commit's tree, if it is a blob there.
     pub fn read_path(&self, commit: CommitId, path: &str) -> Option<Vec<u8>> {
+        self.read_entry(commit, path).map(|(bytes, _)| bytes)
+    }
+
+    /// The bytes and git file mode of a blob in a commit's tree (a symbolic link is a blob
+    /// of mode 0o120000 holding the link's target).
+    pub fn read_entry(&self, commit: CommitId, path: &str) -> Option<(Vec<u8>, i32)> {
         let tree = self.git.find_commit(commit.0).ok()?.tree().ok()?;
         let entry = tree.get_path(Path::new(path)).ok()?;
         let blob = self.git.find_blob(entry.id()).ok()?;
-        Some(blob.content().to_vec())
+        Some((blob.content().to_vec(), entry.filemode()))
     }
 }

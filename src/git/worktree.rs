@@ -129,6 +129,13 @@ fn replace_file(abs: &Path, bytes: &[u8], mode: i32) -> Result<(), GitError> {
     })
 }
 
+/// libgit2's `GIT_INDEX_ENTRY_SKIP_WORKTREE`: the path is outside a sparse checkout.
+const SKIP_WORKTREE: u16 = 1 << 14;
+
+fn skip_worktree(entry: &IndexEntry) -> bool {
+    entry.flags_extended & SKIP_WORKTREE != 0
+}
+
 /// The stat data git keeps in an index entry, read from a file's metadata.
 fn stat_entry(entry: &mut IndexEntry, meta: &fs::Metadata) {
     entry.file_size = meta.size() as u32;
@@ -210,6 +217,10 @@ pub fn dirty_paths(repo: &Repo, manifests: &[(RepoPath, Oid)]) -> Result<Vec<Str
             if entry.id != *blob {
                 return Ok(Some(path.to_string()));
             }
+            if skip_worktree(entry) {
+                // Outside a sparse checkout: no file to compare, the index entry is the truth.
+                return Ok(None);
+            }
             let abs = workdir.join(path.as_str());
             let meta = match fs::symlink_metadata(&abs) {
                 Ok(m) => m,
@@ -272,6 +283,7 @@ pub fn update_files(
             new: Oid,
             wrote: bool,
         },
+        IndexOnly(IndexEntry),
         Skipped(String),
     }
     let written = snap.written;
@@ -280,6 +292,17 @@ pub fn update_files(
         .into_par_iter()
         .map(|(f, bytes, entry)| {
             let abs = workdir.join(f.path.as_str());
+            let entry = match entry {
+                // Not checked out (sparse checkout): move the index entry, write no file.
+                Some(mut e) if skip_worktree(&e) => {
+                    if e.id != f.old && e.id != f.new {
+                        return Ok(Done::Skipped(f.path.to_string()));
+                    }
+                    e.id = f.new;
+                    return Ok(Done::IndexOnly(e));
+                }
+                other => other,
+            };
             let meta = fs::symlink_metadata(&abs).ok();
             // Fast path: the file is exactly what the index says, and the index says old.
             let known_old = matches!((&entry, &meta), (Some(e), Some(m)) if e.id == f.old && stat_clean(e, m, written));
@@ -316,6 +339,10 @@ pub fn update_files(
                     .add(&entry)
                     .map_err(GitError::git("update an index entry"))?;
             }
+            Done::IndexOnly(entry) => snap
+                .index
+                .add(&entry)
+                .map_err(GitError::git("update an index entry"))?,
             Done::Skipped(p) => report.skipped.push(p),
         }
     }
