@@ -155,7 +155,9 @@ pub fn classify(err: &anyhow::Error) -> (ErrorKind, Option<String>) {
         return (e.kind, e.path.clone());
     }
     let git_kind = |e: &GitError| match e {
-        GitError::BranchMoved { .. } => (ErrorKind::Refused, None),
+        GitError::BranchMoved { .. } | GitError::CheckedOutElsewhere { .. } => {
+            (ErrorKind::Refused, None)
+        }
         GitError::BadRevision(_) => (ErrorKind::Usage, None),
         GitError::Io { path, .. } => (ErrorKind::Environment, Some(path.display().to_string())),
         GitError::Filtered { path, .. } => (ErrorKind::Refused, Some(path.clone())),

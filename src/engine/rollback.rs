@@ -297,10 +297,20 @@ fn later_changes_message(
             }
         }
     }
+    // Batches already rolled back need no rolling back again.
+    let rolled_back: BTreeSet<&str> = recs
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RecordKind::Rollback { of } => Some(of.as_str()),
+            RecordKind::Batch => None,
+        })
+        .collect();
     let later_batches: Vec<String> = recs
         .iter()
         .filter(|r| {
-            by_path.values().any(|cs| cs.contains(&r.commit)) && r.kind == RecordKind::Batch
+            by_path.values().any(|cs| cs.contains(&r.commit))
+                && r.kind == RecordKind::Batch
+                && !rolled_back.contains(r.commit.to_string().as_str())
         })
         .map(|r| short(r.commit))
         .collect();

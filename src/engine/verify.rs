@@ -489,6 +489,23 @@ fn audit_rollback(
         .git
         .diff_tree_to_tree(Some(&rp), Some(&rt), None)
         .map_err(GitError::git("compare trees"))?;
+    match r.trailer(keys::MANIFESTS).map(str::parse::<usize>) {
+        Some(Ok(n)) if n == expected.len() => {}
+        Some(Ok(n)) => out.push(finding(
+            r.commit,
+            None,
+            format!(
+                "Migration-Manifests says {n} but batch {} changed {} manifest(s)",
+                batch.commit.short(),
+                expected.len()
+            ),
+        )),
+        _ => out.push(finding(
+            r.commit,
+            None,
+            "Migration-Manifests is missing or not a number",
+        )),
+    }
     let mut seen = 0;
     for d in diff.deltas() {
         let path = d

@@ -30,6 +30,8 @@ pub enum GitError {
     BadRevision(String),
     #[error("branch moved during migration: {refname} is no longer at {expected}; nothing was changed, run the command again")]
     BranchMoved { refname: String, expected: String },
+    #[error("{refname} is checked out in the worktree at {worktree}; moving it from here would leave that worktree's files stale: run the command there instead")]
+    CheckedOutElsewhere { refname: String, worktree: String },
     #[error("tell git who you are: set user.name and user.email (git config user.name \"Your Name\") or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL")]
     NoIdentity,
     #[error("{0}")]

@@ -131,6 +131,14 @@ impl Repo {
         let checked_out = !bare
             && (head_branch.as_deref() == Some(refname.as_str())
                 || (refname == "HEAD" && head_branch.is_none()));
+        if !checked_out && refname != "HEAD" {
+            if let Some(path) = self.worktree_with_branch(&refname) {
+                return Err(GitError::CheckedOutElsewhere {
+                    refname,
+                    worktree: path,
+                });
+            }
+        }
         match self.git.refname_to_id(&refname) {
             Ok(id) => Ok(Target {
                 refname,
@@ -156,6 +164,38 @@ impl Repo {
                 source: e,
             }),
         }
+    }
+
+    /// The linked worktree (other than this one) that has `refname` checked out, if any:
+    /// moving that branch from here would leave its files stale.
+    fn worktree_with_branch(&self, refname: &str) -> Option<String> {
+        let names = self.git.worktrees().ok()?;
+        let mut paths: Vec<std::path::PathBuf> = names
+            .iter()
+            .filter_map(|n| {
+                let n: &str = n.ok().flatten()?;
+                self.git
+                    .find_worktree(n)
+                    .ok()
+                    .map(|w| w.path().to_path_buf())
+            })
+            .collect();
+        // The main worktree, when this handle is a linked one.
+        if self.git.is_worktree() {
+            if let Some(common) = self.git.commondir().parent() {
+                paths.push(common.to_path_buf());
+            }
+        }
+        let here = self.workdir().and_then(|w| w.canonicalize().ok());
+        paths.into_iter().find_map(|p| {
+            if p.canonicalize().ok() == here {
+                return None;
+            }
+            let r = Repository::open(&p).ok()?;
+            let head = r.find_reference("HEAD").ok()?;
+            let target = head.symbolic_target().ok().flatten()?.to_string();
+            (target == refname).then(|| p.display().to_string())
+        })
     }
 
     fn commit_of(&self, id: Oid) -> Result<Oid, GitError> {

@@ -95,14 +95,15 @@ pub struct WorktreeReport {
 }
 
 fn tmp_path(abs: &Path) -> PathBuf {
+    tmp_path_for(abs, std::process::id())
+}
+
+fn tmp_path_for(abs: &Path, pid: u32) -> PathBuf {
     let name = abs
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    abs.with_file_name(format!(
-        ".{name}.artifact-migrate-{}.tmp",
-        std::process::id()
-    ))
+    abs.with_file_name(format!(".{name}.artifact-migrate-{pid}.tmp"))
 }
 
 /// Replaces one file: write beside it, then rename over it, so a reader (or a crash) sees
@@ -370,7 +371,9 @@ fn journal_dir(repo: &Repo) -> PathBuf {
 }
 
 fn journal_path(repo: &Repo, j: &Journal) -> PathBuf {
-    journal_dir(repo).join(format!("journal-{}.json", j.new))
+    // The pid too: two runs making the same commit (same tree, epoch and identity) must
+    // never remove each other's journal.
+    journal_dir(repo).join(format!("journal-{}-{}.json", j.new, j.pid))
 }
 
 /// Writes the journal (before the ref moves). One file per new commit, so two runs racing
@@ -430,8 +433,12 @@ impl Recovery {
     }
 }
 
+/// Whether `pid` is another live artifact-migrate process (a recycled pid of some other
+/// program does not count).
 fn process_alive(pid: u32) -> bool {
-    pid != std::process::id() && Path::new(&format!("/proc/{pid}")).exists()
+    pid != std::process::id()
+        && fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.starts_with("artifact-migr"))
 }
 
 /// Finishes working-tree updates that a crash interrupted. Called at the start of every
@@ -515,6 +522,12 @@ fn finish_one(repo: &Repo, j: &Journal) -> Result<Recovery, GitError> {
         .zip(blobs.iter().map(Vec::as_slice))
         .collect();
     let report = update_files(repo, &pairs)?;
+    // A kill in the middle of a replacement leaves the file beside it: remove those.
+    if let Some(workdir) = repo.workdir() {
+        for (f, _) in &pairs {
+            let _ = fs::remove_file(tmp_path_for(&workdir.join(f.path.as_str()), j.pid));
+        }
+    }
     clear_journal(repo, j)?;
     Ok(recovery("completed", report.updated, report.skipped))
 }

@@ -1,0 +1,344 @@
+//! Helpers for the rollback, verify, crash and race tests, on top of `common::TestRepo`:
+//! a small repository of five manifests that all need migrating, a way to start the binary
+//! as a child process and follow its stderr line by line (fault and pause points), and
+//! checks of a repository's state as plain git sees it.
+//!
+//! A test file that uses it declares `mod common;` and `mod common_audit;`.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::thread::JoinHandle;
+
+use crate::common::*;
+
+/// The 1.0.0 sample (one line) at its canonical place.
+pub fn p_sample100() -> String {
+    manifest_path(&format!("{JOB}/{RUN_100}"))
+}
+/// The 1.1.0 sample (2-space, sorted keys) at its canonical place.
+pub fn p_sample110() -> String {
+    manifest_path(&format!("{JOB}/{RUN_110}"))
+}
+pub const P_FOUR: &str = "artifacts/job-x/run-4sp/manifest.json";
+pub const P_CRLF: &str = "artifacts/job-x/run-crlf/manifest.json";
+pub const P_ONELINE: &str = "artifacts/job-y/run-1line/manifest.json";
+pub const P_INPUT: &str = "artifacts/job-x/run-4sp/inputs/brief.resolved.json";
+pub const P_OUTPUT: &str = "artifacts/job-x/run-4sp/outputs/result.md";
+
+const FOUR_SPACES: &str = "{\n    \"schema_version\": \"1.0.0\",\n    \"run_id\": \"run-4sp\",\n    \"job_ref\": \"jobs/job-x/brief.yaml\",\n    \"status\": \"succeeded\",\n    \"meta\": {\n        \"note\": \"four spaces\"\n    }\n}\n";
+const CRLF: &str = "{\r\n  \"run_id\": \"run-crlf\",\r\n  \"status\": \"succeeded\"\r\n}\r\n";
+const ONE_LINE: &str =
+    "{\"run_id\":\"run-1line\",\"status\":\"failed\",\"error\":{\"message\":\"boom\"}}";
+
+/// Every manifest of [`five_runs`], sorted; all five need migrating to 1.2.0 (four are
+/// 1.0.0, one is 1.1.0), four of them to 1.1.0.
+pub fn five_paths() -> Vec<String> {
+    let mut v = vec![
+        p_sample100(),
+        p_sample110(),
+        P_FOUR.to_string(),
+        P_CRLF.to_string(),
+        P_ONELINE.to_string(),
+    ];
+    v.sort();
+    v
+}
+
+/// A repository of five manifests in different styles (one-line sample, 2-space sorted
+/// sample, 4-space, CRLF without `schema_version`, minified without trailing newline), an
+/// input snapshot, an output and a README, committed as one commit on `main`.
+pub fn five_runs() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.manifest(&format!("{JOB}/{RUN_100}"), SAMPLE_V100)
+        .manifest(&format!("{JOB}/{RUN_110}"), SAMPLE_V110)
+        .file(P_FOUR, FOUR_SPACES)
+        .file(P_CRLF, CRLF)
+        .file(P_ONELINE, ONE_LINE)
+        .file(P_INPUT, "{\"brief\": \"spring launch\"}\n")
+        .file(P_OUTPUT, "result\n")
+        .file("README.md", "artifacts\n")
+        .commit("record five runs");
+    repo
+}
+
+/// The path of the binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_artifact-migrate")
+}
+
+/// The binary as a `std::process::Command`, with the same environment as
+/// `TestRepo::cli_command` (fixed identity, `SOURCE_DATE_EPOCH`, empty `HOME`, no system
+/// config, no colour) and `-C <repo>`.
+pub fn std_cli(repo: &TestRepo) -> Command {
+    let mut cmd = Command::new(bin());
+    for var in [
+        "GIT_DIR",
+        "GIT_WORK_TREE",
+        "GIT_INDEX_FILE",
+        "GIT_OBJECT_DIRECTORY",
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
+        "GIT_CEILING_DIRECTORIES",
+        "GIT_AUTHOR_DATE",
+        "GIT_COMMITTER_DATE",
+        "GIT_CONFIG",
+        "GIT_CONFIG_GLOBAL",
+        "GIT_CONFIG_COUNT",
+        "XDG_CONFIG_HOME",
+        "RUST_BACKTRACE",
+        "ARTIFACT_MIGRATE_FAULT",
+        "ARTIFACT_MIGRATE_PAUSE",
+        "RAYON_NUM_THREADS",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", repo.home())
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("NO_COLOR", "1")
+        .env("LC_ALL", "C")
+        .env("TZ", "UTC")
+        .env("SOURCE_DATE_EPOCH", EPOCH)
+        .env("GIT_AUTHOR_NAME", AUTHOR_NAME)
+        .env("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL)
+        .env("GIT_COMMITTER_NAME", COMMITTER_NAME)
+        .env("GIT_COMMITTER_EMAIL", COMMITTER_EMAIL)
+        .current_dir(repo.home())
+        .arg("-C")
+        .arg(repo.path())
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs the binary with extra environment variables to completion.
+pub fn cli_env<I, S>(repo: &TestRepo, env: &[(&str, &str)], args: I) -> Run
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    let mut cmd = repo.cli_command();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    repo.run(cmd, args)
+}
+
+/// A running child process of the binary whose stderr is read line by line.
+pub struct Spawned {
+    pub args: Vec<String>,
+    child: Child,
+    stderr: BufReader<ChildStderr>,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    /// The stderr lines read so far.
+    pub seen: Vec<String>,
+}
+
+/// Starts `artifact-migrate -C <repo> ARGS` with `env` on top of the test environment.
+pub fn spawn(repo: &TestRepo, env: &[(&str, &str)], args: &[&str]) -> Spawned {
+    let mut cmd = std_cli(repo);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("start artifact-migrate");
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut out = child.stdout.take().expect("stdout");
+    let stdout = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        buf
+    });
+    Spawned {
+        args: args.iter().map(|s| s.to_string()).collect(),
+        child,
+        stderr,
+        stdout: Some(stdout),
+        seen: Vec::new(),
+    }
+}
+
+impl Spawned {
+    /// Reads stderr until a line equal to `line` arrives (true) or stderr closes (false:
+    /// the process ended without reaching it). Blocks on the pipe: no sleeping, no polling.
+    pub fn wait_for_line(&mut self, line: &str) -> bool {
+        loop {
+            let mut buf = String::new();
+            match self.stderr.read_line(&mut buf) {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {
+                    let l = buf.trim_end_matches(['\n', '\r']).to_string();
+                    let hit = l == line;
+                    self.seen.push(l);
+                    if hit {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Like [`Spawned::wait_for_line`], but panics (after reaping the process) with what it
+    /// printed when the line never comes.
+    #[track_caller]
+    pub fn expect_line(&mut self, line: &str) {
+        if !self.wait_for_line(line) {
+            let _ = self.child.kill();
+            let status = self.child.wait().expect("wait");
+            let stdout = self
+                .stdout
+                .take()
+                .map(|h| h.join().unwrap_or_default())
+                .unwrap_or_default();
+            panic!(
+                "artifact-migrate {:?} ended ({status}) without printing {line:?}\n--- stdout\n{}\n--- stderr\n{}",
+                self.args,
+                String::from_utf8_lossy(&stdout),
+                self.seen.join("\n")
+            );
+        }
+    }
+
+    /// Sends SIGKILL and reaps the process (so its pid is gone before the next command).
+    pub fn kill(mut self) {
+        self.child.kill().expect("send SIGKILL");
+        let status = self.child.wait().expect("wait for the killed process");
+        assert!(
+            status.code().is_none(),
+            "the process exited by itself ({status}) instead of being killed"
+        );
+        if let Some(h) = self.stdout.take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Waits for the process to end and returns everything it printed.
+    pub fn finish(mut self) -> Run {
+        let mut rest = String::new();
+        let _ = self.stderr.read_to_string(&mut rest);
+        let status = self.child.wait().expect("wait for artifact-migrate");
+        let stdout = self
+            .stdout
+            .take()
+            .map(|h| h.join().unwrap_or_default())
+            .unwrap_or_default();
+        let mut stderr = self.seen.join("\n");
+        if !stderr.is_empty() {
+            stderr.push('\n');
+        }
+        stderr.push_str(&rest);
+        Run {
+            args: self.args.clone(),
+            stdout: String::from_utf8_lossy(&stdout).into_owned(),
+            stderr,
+            code: status.code().unwrap_or(-1),
+        }
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // A test that panicked half-way must not leave a hanging process behind.
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// `git fsck --strict` finds nothing (no output at all, exit 0).
+#[track_caller]
+pub fn assert_fsck_clean(repo: &TestRepo) {
+    let out = repo
+        .git_command()
+        .args(["fsck", "--strict", "--no-progress", "--no-dangling"])
+        .output()
+        .expect("run git fsck");
+    assert!(
+        out.status.success() && out.stdout.is_empty() && out.stderr.is_empty(),
+        "git fsck --strict is not clean:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The tree id of a revision.
+pub fn tree(repo: &TestRepo, rev: &str) -> String {
+    repo.git(["rev-parse", &format!("{rev}^{{tree}}")])
+        .trim()
+        .to_string()
+}
+
+/// `git ls-files --stage` (the index entries: mode, blob, stage, path).
+pub fn index_entries(repo: &TestRepo) -> String {
+    repo.git(["ls-files", "--stage"])
+}
+
+/// The files in `.git/artifact-migrate/` (journals), sorted.
+pub fn journal_files(repo: &TestRepo) -> Vec<String> {
+    let dir = repo.git_dir().join("artifact-migrate");
+    let mut v: Vec<String> = match fs::read_dir(&dir) {
+        Ok(rd) => rd
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+/// Lock files git or the tool could leave behind.
+pub fn lock_files(repo: &TestRepo) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    find_locks(&repo.git_dir(), &mut out);
+    out
+}
+
+fn find_locks(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = fs::read_dir(dir) else { return };
+    for e in rd {
+        let e = e.expect("entry");
+        let p = e.path();
+        if e.file_type().expect("type").is_dir() {
+            if e.file_name() != "objects" {
+                find_locks(&p, out);
+            }
+        } else if p.extension().is_some_and(|x| x == "lock") {
+            out.push(p);
+        }
+    }
+}
+
+/// Files in the working tree that are neither tracked nor expected: temporary files the
+/// tool writes beside a manifest (`.manifest.json.artifact-migrate-<pid>.tmp`).
+pub fn stray_tmp_files(repo: &TestRepo) -> Vec<String> {
+    repo.worktree_snapshot()
+        .into_keys()
+        .filter(|p| p.contains(".artifact-migrate-") || p.ends_with(".tmp"))
+        .collect()
+}
+
+/// The bytes of each of `paths` at `rev`.
+pub fn blobs_at(repo: &TestRepo, rev: &str, paths: &[String]) -> BTreeMap<String, Vec<u8>> {
+    paths
+        .iter()
+        .map(|p| (p.clone(), repo.show(rev, p)))
+        .collect()
+}
+
+/// Stdout of a run that printed `{"error": {...}}`: the message.
+pub fn error_message(run: &Run) -> String {
+    let v = run.json();
+    v["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error message:\n{run}"))
+        .to_string()
+}
+
+/// The first 12 hex digits of a commit id, as the tool prints them.
+pub fn short(id: &str) -> &str {
+    &id[..12]
+}
