@@ -30,7 +30,7 @@ impl fmt::Display for RepoPath {
 }
 
 /// A full 40-hex commit id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct CommitId(pub git2::Oid);
 
 impl CommitId {

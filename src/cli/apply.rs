@@ -55,18 +55,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let r = apply(&repo, &cfg, &ctx.registry(), &opts, &bars)?;
     let report = ApplyReportJson {
         commit: r.commit.map(|c| c.to_string()),
-        branch: r.plan.target_ref.refname.clone(),
-        target: r.plan.target.to_string(),
-        migrated: if r.commit.is_some() {
-            r.plan.migrate.len()
-        } else {
-            0
-        },
-        already_current: r.plan.current.len(),
-        failed: r.plan.failed.clone(),
+        branch: r.target_ref.refname.clone(),
+        target: r.target.to_string(),
+        migrated: if r.commit.is_some() { r.migrated } else { 0 },
+        already_current: r.already_current,
+        failed: r.failed.clone(),
         skipped: r.worktree.map(|w| w.skipped).unwrap_or_default(),
     };
-    let would = r.plan.migrate.len();
+    let would = r.migrated;
     ctx.out.failures(&report.failed);
     ctx.out.report(&report, |o| {
         let mut t = String::new();

@@ -17,8 +17,9 @@ use crate::engine::progress::Progress;
 use crate::fault;
 use crate::git::identity::Identity;
 use crate::git::message::{BatchMessage, StepGroup};
-use crate::git::objects::{write_commit, BlobContent, CommitRequest, FileUpdate};
-use crate::git::scan::{matches_pathspec, scan_commit};
+use crate::git::objects::{pack_dir, write_commit, CommitRequest, FileUpdate};
+use crate::git::pack::{compress, Compressed, PackWriter};
+use crate::git::scan::{matches_pathspec, scan_commit, TreeManifest};
 use crate::git::worktree::{dirty_paths, PendingFile, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
@@ -103,7 +104,7 @@ pub struct CurrentManifest {
     pub version: Version,
 }
 
-/// Everything `plan` shows and `apply` commits.
+/// Everything `plan` shows (and `apply` would commit).
 #[derive(Debug, Clone)]
 pub struct BatchPlan {
     pub target: Version,
@@ -128,29 +129,14 @@ pub fn batch_time(repo: &Repo) -> Result<String, GitError> {
     }
 }
 
-/// Plans a batch: reads the manifests of the target ref's commit, migrates each in memory
-/// with every check `apply` runs, and writes the commit message. Writes nothing.
-pub fn plan(
-    repo: &Repo,
-    cfg: &Config,
-    registry: &Registry,
-    opts: &PlanOptions,
-    progress: &dyn Progress,
-) -> Result<BatchPlan, EngineError> {
-    plan_at(repo, cfg, registry, opts, batch_time(repo)?, progress)
-}
+/// How many manifests are read, transformed and written per round: bounds memory whatever
+/// the corpus size, and is large enough to keep both cores busy.
+const CHUNK: usize = 4096;
 
-/// [`plan`] with the batch's timestamp decided by the caller (apply: the committer date).
-fn plan_at(
-    repo: &Repo,
-    cfg: &Config,
-    registry: &Registry,
-    opts: &PlanOptions,
-    applied_at: String,
-    progress: &dyn Progress,
-) -> Result<BatchPlan, EngineError> {
+/// The target version: the one asked for, known to the registry, or the latest.
+fn target_version(registry: &Registry, asked: Option<Version>) -> Result<Version, EngineError> {
     let latest = registry.latest().ok_or(EngineError::EmptyRegistry)?;
-    let target = opts.target.unwrap_or(latest);
+    let target = asked.unwrap_or(latest);
     if !registry.knows(target) {
         let known: Vec<String> = registry.versions().iter().map(|v| v.to_string()).collect();
         return Err(EngineError::UnknownTarget {
@@ -158,34 +144,77 @@ fn plan_at(
             known: known.join(", "),
         });
     }
-    let target_ref = repo.target(opts.branch.as_deref())?;
+    Ok(target)
+}
+
+/// The manifests a batch looks at: the target ref's committed manifests under the pathspecs,
+/// and a failure for each symbolic link named like a manifest.
+struct Scope {
+    manifests: Vec<TreeManifest>,
+    failed: Vec<Failure>,
+    has_gitattributes: bool,
+}
+
+fn scope(
+    repo: &Repo,
+    cfg: &Config,
+    target_ref: &Target,
+    pathspecs: &[String],
+    progress: &dyn Progress,
+) -> Result<Scope, EngineError> {
     progress.start("scan", 0);
     let scan = scan_commit(repo, target_ref.base, cfg)?;
     progress.finish();
-    let mut failed: Vec<Failure> = scan
+    let failed = scan
         .symlinks
         .iter()
-        .filter(|p| matches_pathspec(p.as_str(), &opts.pathspecs))
+        .filter(|p| matches_pathspec(p.as_str(), pathspecs))
         .map(|p| Failure::new(p, &ManifestError::Symlink))
         .collect();
-    let entries: Vec<_> = scan
+    let manifests = scan
         .manifests
         .into_iter()
-        .filter(|m| matches_pathspec(m.path.as_str(), &opts.pathspecs))
+        .filter(|m| matches_pathspec(m.path.as_str(), pathspecs))
         .collect();
-    progress.start("read", entries.len() as u64);
-    let mut inputs = Vec::with_capacity(entries.len());
-    for e in entries {
-        let blob = repo
-            .git
-            .find_blob(e.blob)
-            .map_err(GitError::git(format!("read {}", e.path)))?;
-        inputs.push((e, blob.content().to_vec()));
-        progress.inc(1);
-    }
-    progress.finish();
+    Ok(Scope {
+        manifests,
+        failed,
+        has_gitattributes: scan.has_gitattributes,
+    })
+}
+
+/// Reads the blobs of some manifests (libgit2 handles are used from one thread).
+fn read_blobs(repo: &Repo, entries: &[TreeManifest]) -> Result<Vec<Vec<u8>>, GitError> {
+    entries
+        .iter()
+        .map(|e| {
+            repo.git
+                .find_blob(e.blob)
+                .map(|b| b.content().to_vec())
+                .map_err(GitError::git(format!("read {}", e.path)))
+        })
+        .collect()
+}
+
+/// Plans a batch: reads the manifests of the target ref's commit, migrates each in memory
+/// with every check `apply` runs, and writes the commit message. Writes nothing. Keeps every
+/// old and new document (for diffs): for very large corpora `apply` streams instead.
+pub fn plan(
+    repo: &Repo,
+    cfg: &Config,
+    registry: &Registry,
+    opts: &PlanOptions,
+    progress: &dyn Progress,
+) -> Result<BatchPlan, EngineError> {
+    let target = target_version(registry, opts.target)?;
+    let target_ref = repo.target(opts.branch.as_deref())?;
+    let Scope {
+        manifests,
+        mut failed,
+        has_gitattributes,
+    } = scope(repo, cfg, &target_ref, &opts.pathspecs, progress)?;
     let batch = BatchInfo {
-        applied_at,
+        applied_at: batch_time(repo)?,
         base_commit: target_ref.base,
         tool: tool_name(),
     };
@@ -195,57 +224,52 @@ fn plan_at(
         artifacts_root: &cfg.artifacts_root,
         protected: &cfg.protected,
     };
-    progress.start("transform", inputs.len() as u64);
-    let outcomes: Vec<_> = inputs
-        .into_par_iter()
-        .map(|(e, bytes)| {
-            let r = migrate_manifest(&bytes, e.path.as_str(), &mopts, &batch).map(|o| {
-                let id = match &o {
-                    Outcome::Migrated(m) => Oid::hash_object(git2::ObjectType::Blob, &m.bytes).ok(),
-                    Outcome::Current(_) => None,
-                };
-                (o, id)
-            });
-            progress.inc(1);
-            (e, bytes, r)
-        })
-        .collect();
-    progress.finish();
     let mut migrate = Vec::new();
     let mut current = Vec::new();
-    for (e, old_bytes, r) in outcomes {
-        match r {
-            Ok((Outcome::Current(v), _)) => current.push(CurrentManifest {
-                path: e.path,
-                blob: e.blob,
-                version: v,
-            }),
-            Ok((Outcome::Migrated(_), None)) => {
-                return Err(GitError::Git {
-                    op: format!("hash the new blob of {}", e.path),
-                    source: git2::Error::from_str("hashing failed"),
+    let mut groups = Groups::default();
+    progress.start("transform", manifests.len() as u64);
+    for chunk in manifests.chunks(CHUNK) {
+        let blobs = read_blobs(repo, chunk)?;
+        let outcomes: Vec<_> = chunk
+            .par_iter()
+            .zip(blobs)
+            .map(|(e, bytes)| {
+                let r = migrate_manifest(&bytes, e.path.as_str(), &mopts, &batch);
+                (e, bytes, r)
+            })
+            .collect();
+        for (e, old_bytes, r) in outcomes {
+            match r {
+                Ok(Outcome::Current(v)) => current.push(CurrentManifest {
+                    path: e.path.clone(),
+                    blob: e.blob,
+                    version: v,
+                }),
+                Ok(Outcome::Migrated(m)) => {
+                    groups.add(m.from, m.to, &m.steps, &m.changes);
+                    migrate.push(PlannedManifest {
+                        path: e.path.clone(),
+                        old_blob: e.blob,
+                        new_blob: crate::git::pack::object_id(git2::ObjectType::Blob, &m.bytes),
+                        mode: e.mode,
+                        from: m.from,
+                        to: m.to,
+                        steps: m.steps,
+                        changes: m.changes,
+                        old_bytes,
+                        new_bytes: m.bytes,
+                    })
                 }
-                .into())
+                Err(err) => failed.push(Failure::new(&e.path, &err)),
             }
-            Ok((Outcome::Migrated(m), Some(new_blob))) => migrate.push(PlannedManifest {
-                path: e.path,
-                old_blob: e.blob,
-                new_blob,
-                mode: e.mode,
-                from: m.from,
-                to: m.to,
-                steps: m.steps,
-                changes: m.changes,
-                old_bytes,
-                new_bytes: m.bytes,
-            }),
-            Err(err) => failed.push(Failure::new(&e.path, &err)),
         }
+        progress.inc(chunk.len() as u64);
     }
+    progress.finish();
     failed.sort_by(|a, b| a.path.cmp(&b.path));
     let message = BatchMessage {
         target,
-        groups: group(&migrate),
+        groups: groups.finish(),
         already_current: current.len(),
         failed: failed.len(),
         applied_at: batch.applied_at,
@@ -253,7 +277,7 @@ fn plan_at(
         subject: None,
     };
     Ok(BatchPlan {
-        has_gitattributes: scan.has_gitattributes,
+        has_gitattributes,
         target,
         target_ref,
         migrate,
@@ -263,33 +287,38 @@ fn plan_at(
     })
 }
 
-/// Groups migrated manifests by (from, to, steps) for the message and the trailers, in
-/// version order, with each change counted.
-/// Manifests of one (from, to, steps) group: how many, and each change with its count.
-type GroupCounts = (usize, Vec<(String, usize)>);
+/// Manifests grouped by (from, to, steps) for the message and the trailers, in version
+/// order, with each change counted; built as manifests come.
+#[derive(Default)]
+struct Groups(BTreeMap<GroupKey, (usize, Vec<(String, usize)>)>);
 
-fn group(migrate: &[PlannedManifest]) -> Vec<StepGroup> {
-    let mut groups: BTreeMap<(Version, Version, Vec<StepId>), GroupCounts> = BTreeMap::new();
-    for m in migrate {
-        let g = groups.entry((m.from, m.to, m.steps.clone())).or_default();
+/// (from, to, steps) of a group.
+type GroupKey = (Version, Version, Vec<StepId>);
+
+impl Groups {
+    fn add(&mut self, from: Version, to: Version, steps: &[StepId], changes: &[ChangeNote]) {
+        let g = self.0.entry((from, to, steps.to_vec())).or_default();
         g.0 += 1;
-        for c in &m.changes {
+        for c in changes {
             match g.1.iter_mut().find(|(s, _)| *s == c.summary) {
                 Some((_, n)) => *n += 1,
                 None => g.1.push((c.summary.clone(), 1)),
             }
         }
     }
-    groups
-        .into_iter()
-        .map(|((from, to, steps), (count, changes))| StepGroup {
-            from,
-            to,
-            steps: steps.iter().map(|s| s.to_string()).collect(),
-            count,
-            changes,
-        })
-        .collect()
+
+    fn finish(self) -> Vec<StepGroup> {
+        self.0
+            .into_iter()
+            .map(|((from, to, steps), (count, changes))| StepGroup {
+                from,
+                to,
+                steps: steps.iter().map(|s| s.to_string()).collect(),
+                count,
+                changes,
+            })
+            .collect()
+    }
 }
 
 /// What `apply` did.
@@ -297,13 +326,35 @@ fn group(migrate: &[PlannedManifest]) -> Vec<StepGroup> {
 pub struct ApplyReport {
     /// The new commit, or `None` when nothing was committed.
     pub commit: Option<CommitId>,
-    pub plan: BatchPlan,
+    pub target: Version,
+    pub target_ref: Target,
+    /// Manifests migrated (in the commit, or that would have been without failures).
+    pub migrated: usize,
+    pub already_current: usize,
+    pub failed: Vec<Failure>,
+    pub message: BatchMessage,
     pub worktree: Option<WorktreeReport>,
 }
 
-/// Applies a batch: plans it, refuses dirty manifests, writes the objects and the commit,
-/// moves the branch by compare-and-swap, then updates the working tree when the branch is
-/// checked out. With failures and without `keep_going`, nothing is committed.
+/// One manifest's result in the streaming apply: only what the commit and the report need.
+enum Streamed {
+    Current,
+    Migrated {
+        blob: Compressed,
+        from: Version,
+        to: Version,
+        steps: Vec<StepId>,
+        changes: Vec<ChangeNote>,
+    },
+    Failed(Failure),
+}
+
+/// Applies a batch: refuses dirty manifests, then streams the manifests in rounds (read,
+/// transform and compress in parallel, append the new blobs to the batch's pack), so memory
+/// stays bounded whatever the corpus size; then writes the trees and the commit into the
+/// pack, moves the branch by compare-and-swap, and updates the working tree when the branch
+/// is checked out. With failures and without `keep_going`, nothing is committed and the
+/// pack is discarded.
 pub fn apply(
     repo: &Repo,
     cfg: &Config,
@@ -314,92 +365,145 @@ pub fn apply(
     // One identity and one timestamp for the whole batch: history entries, trailer and
     // committer date must agree to the second.
     let identity = Identity::from_env(repo)?;
-    let mut plan = plan_at(
-        repo,
-        cfg,
-        registry,
-        &opts.plan,
-        identity.applied_at.clone(),
-        progress,
-    )?;
-    plan.message.subject = opts.message.clone();
-    if plan.target_ref.checked_out {
+    let target = target_version(registry, opts.plan.target)?;
+    let target_ref = repo.target(opts.plan.branch.as_deref())?;
+    let Scope {
+        manifests,
+        mut failed,
+        has_gitattributes,
+    } = scope(repo, cfg, &target_ref, &opts.plan.pathspecs, progress)?;
+    if target_ref.checked_out {
         progress.start("check attributes", 0);
-        check_no_filters(
-            repo,
-            plan.migrate.iter().map(|m| &m.path),
-            plan.has_gitattributes,
-        )?;
+        check_no_filters(repo, manifests.iter().map(|m| &m.path), has_gitattributes)?;
         progress.finish();
-    }
-    if plan.target_ref.checked_out {
-        progress.start("check dirty", 0);
-        let in_scope: Vec<(RepoPath, Oid)> = plan
-            .migrate
-            .iter()
-            .map(|m| (m.path.clone(), m.old_blob))
-            .chain(plan.current.iter().map(|c| (c.path.clone(), c.blob)))
-            .collect();
+        progress.start("check dirty", manifests.len() as u64);
+        let in_scope: Vec<(RepoPath, Oid)> =
+            manifests.iter().map(|m| (m.path.clone(), m.blob)).collect();
         let dirty = dirty_paths(repo, &in_scope)?;
         progress.finish();
         if !dirty.is_empty() {
             return Err(EngineError::DirtyManifests { paths: dirty });
         }
     }
-    if plan.migrate.is_empty() || (!plan.failed.is_empty() && !opts.keep_going) {
-        return Ok(ApplyReport {
-            commit: None,
-            plan,
-            worktree: None,
-        });
+    let batch = BatchInfo {
+        applied_at: identity.applied_at.clone(),
+        base_commit: target_ref.base,
+        tool: tool_name(),
+    };
+    let mopts = MigrateOptions {
+        registry,
+        target,
+        artifacts_root: &cfg.artifacts_root,
+        protected: &cfg.protected,
+    };
+    let mut pack = PackWriter::create(&pack_dir(repo))?;
+    let mut updates: Vec<FileUpdate> = Vec::new();
+    let mut pending: Vec<PendingFile> = Vec::new();
+    let mut groups = Groups::default();
+    let mut already_current = 0;
+    progress.start("transform", manifests.len() as u64);
+    for chunk in manifests.chunks(CHUNK) {
+        let blobs = read_blobs(repo, chunk)?;
+        let results: Vec<Result<Streamed, GitError>> = chunk
+            .par_iter()
+            .zip(blobs)
+            .map(|(e, bytes)| {
+                Ok(
+                    match migrate_manifest(&bytes, e.path.as_str(), &mopts, &batch) {
+                        Ok(Outcome::Current(_)) => Streamed::Current,
+                        Ok(Outcome::Migrated(m)) => {
+                            let m = *m;
+                            Streamed::Migrated {
+                                blob: compress(git2::ObjectType::Blob, &m.bytes)?,
+                                from: m.from,
+                                to: m.to,
+                                steps: m.steps,
+                                changes: m.changes,
+                            }
+                        }
+                        Err(err) => Streamed::Failed(Failure::new(&e.path, &err)),
+                    },
+                )
+            })
+            .collect();
+        for (e, r) in chunk.iter().zip(results) {
+            match r? {
+                Streamed::Current => already_current += 1,
+                Streamed::Migrated {
+                    blob,
+                    from,
+                    to,
+                    steps,
+                    changes,
+                } => {
+                    pack.add(&blob)?;
+                    groups.add(from, to, &steps, &changes);
+                    updates.push(FileUpdate {
+                        path: e.path.clone(),
+                        blob: blob.id,
+                        mode: e.mode,
+                    });
+                    if target_ref.checked_out {
+                        pending.push(PendingFile {
+                            path: e.path.clone(),
+                            old: e.blob,
+                            new: blob.id,
+                            mode: e.mode,
+                        });
+                    }
+                }
+                Streamed::Failed(f) => failed.push(f),
+            }
+        }
+        progress.inc(chunk.len() as u64);
     }
-    let text = plan.message.render();
-    progress.start("write objects", plan.migrate.len() as u64);
-    let updates = plan
-        .migrate
-        .iter()
-        .map(|m| FileUpdate {
-            path: &m.path,
-            content: BlobContent::Bytes(&m.new_bytes),
-            mode: m.mode,
-        })
-        .collect();
+    progress.finish();
+    failed.sort_by(|a, b| a.path.cmp(&b.path));
+    let message = BatchMessage {
+        target,
+        groups: groups.finish(),
+        already_current,
+        failed: failed.len(),
+        applied_at: batch.applied_at,
+        tool: batch.tool,
+        subject: opts.message.clone(),
+    };
+    let mut report = ApplyReport {
+        commit: None,
+        target,
+        target_ref: target_ref.clone(),
+        migrated: updates.len(),
+        already_current,
+        failed,
+        message,
+        worktree: None,
+    };
+    if updates.is_empty() || (!report.failed.is_empty() && !opts.keep_going) {
+        // `pack` is dropped unfinished: nothing of this batch stays on disk.
+        return Ok(report);
+    }
+    let text = report.message.render();
+    progress.start("write objects", 0);
     let req = CommitRequest {
-        base: plan.target_ref.base,
-        updates,
+        base: target_ref.base,
+        updates: &updates,
         message: &text,
         author: &identity.author,
         committer: &identity.committer,
     };
-    let commit = write_commit(repo, &req)?;
+    let commit = write_commit(repo, pack, &req)?;
     progress.finish();
     fault::point("after-objects");
-    let files: Vec<(PendingFile, &[u8])> = plan
-        .migrate
-        .iter()
-        .map(|m| {
-            let f = PendingFile {
-                path: m.path.clone(),
-                old: m.old_blob,
-                new: m.new_blob,
-                mode: m.mode,
-            };
-            (f, m.new_bytes.as_slice())
-        })
-        .collect();
     let subject = text.lines().next().unwrap_or_default();
-    let worktree = land(
+    report.worktree = land(
         repo,
-        &plan.target_ref,
+        &target_ref,
         commit,
         "apply",
         subject,
-        &files,
+        &pending,
         progress,
     )?;
-    Ok(ApplyReport {
-        commit: Some(commit),
-        plan,
-        worktree,
-    })
+    report.commit = Some(commit);
+    Ok(report)
 }

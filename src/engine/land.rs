@@ -20,7 +20,7 @@ pub fn land(
     commit: CommitId,
     operation: &str,
     subject: &str,
-    files: &[(PendingFile, &[u8])],
+    files: &[PendingFile],
     progress: &dyn Progress,
 ) -> Result<Option<WorktreeReport>, EngineError> {
     let journal = Journal {

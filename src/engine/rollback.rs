@@ -14,7 +14,8 @@ use crate::fault;
 use crate::git::history::{commits_since, records, Record, RecordKind};
 use crate::git::identity::Identity;
 use crate::git::message::keys;
-use crate::git::objects::{write_commit, BlobContent, CommitRequest, FileUpdate};
+use crate::git::objects::{pack_dir, write_commit, CommitRequest, FileUpdate};
+use crate::git::pack::PackWriter;
 use crate::git::scan::scan_commit;
 use crate::git::worktree::{dirty_paths, PendingFile, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
@@ -196,68 +197,47 @@ pub fn rollback(
         crate::engine::tool_name()
     );
     progress.start("write objects", restores.len() as u64);
-    let updates = restores
+    let updates: Vec<FileUpdate> = restores
         .iter()
         .map(|r| FileUpdate {
-            path: &r.path,
-            content: BlobContent::Existing(r.before),
+            path: r.path.clone(),
+            blob: r.before,
             mode: r.mode,
         })
         .collect();
     let req = CommitRequest {
         base: tip,
-        updates,
+        updates: &updates,
         message: &message,
         author: &identity.author,
         committer: &identity.committer,
     };
-    let commit = write_commit(repo, &req)?;
+    // The restored blobs exist already; only trees and the commit are new.
+    let commit = write_commit(repo, PackWriter::create(&pack_dir(repo))?, &req)?;
     progress.finish();
     fault::point("after-objects");
-    let worktree = if target.checked_out {
-        let mut blobs = Vec::with_capacity(restores.len());
-        for r in &restores {
-            let b = repo
-                .git
-                .find_blob(r.before)
-                .map_err(GitError::git(format!("read the old blob of {}", r.path)))?;
-            blobs.push(b.content().to_vec());
-        }
-        let files: Vec<(PendingFile, &[u8])> = restores
+    let files: Vec<PendingFile> = if target.checked_out {
+        restores
             .iter()
-            .zip(&blobs)
-            .map(|(r, b)| {
-                (
-                    PendingFile {
-                        path: r.path.clone(),
-                        old: r.after,
-                        new: r.before,
-                        mode: r.mode,
-                    },
-                    b.as_slice(),
-                )
+            .map(|r| PendingFile {
+                path: r.path.clone(),
+                old: r.after,
+                new: r.before,
+                mode: r.mode,
             })
-            .collect();
-        land(
-            repo,
-            &target,
-            commit,
-            "rollback",
-            &format!("Revert \"{}\"", batch.subject),
-            &files,
-            progress,
-        )?
+            .collect()
     } else {
-        land(
-            repo,
-            &target,
-            commit,
-            "rollback",
-            &format!("Revert \"{}\"", batch.subject),
-            &[],
-            progress,
-        )?
+        Vec::new()
     };
+    let worktree = land(
+        repo,
+        &target,
+        commit,
+        "rollback",
+        &format!("Revert \"{}\"", batch.subject),
+        &files,
+        progress,
+    )?;
     Ok(RollbackReport {
         commit,
         reverted: batch.commit,
@@ -276,7 +256,8 @@ fn later_changes_message(
     changed: &[&Restore],
 ) -> Result<String, GitError> {
     let wanted: BTreeSet<&str> = changed.iter().map(|r| r.path.as_str()).collect();
-    let mut by_path: BTreeMap<&str, Vec<CommitId>> = BTreeMap::new();
+    let mut by_path: BTreeMap<String, Vec<CommitId>> = BTreeMap::new();
+    let mut touching: BTreeSet<CommitId> = BTreeSet::new();
     for c in commits_since(repo, tip, batch.commit)? {
         let commit = repo
             .git
@@ -287,13 +268,22 @@ fn later_changes_message(
             Ok(p) => Some(p.tree().map_err(GitError::git("read a tree"))?),
             Err(_) => None,
         };
-        for p in &wanted {
-            let now = tree.get_path(Path::new(p)).map(|e| e.id()).ok();
-            let before = parent_tree
-                .as_ref()
-                .and_then(|t| t.get_path(Path::new(p)).map(|e| e.id()).ok());
-            if now != before {
+        let diff = repo
+            .git
+            .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
+            .map_err(GitError::git("compare a commit with its parent"))?;
+        for d in diff.deltas() {
+            let Some(p) = d
+                .new_file()
+                .path()
+                .or(d.old_file().path())
+                .map(|p| p.to_string_lossy().into_owned())
+            else {
+                continue;
+            };
+            if wanted.contains(p.as_str()) {
                 by_path.entry(p).or_default().push(c);
+                touching.insert(c);
             }
         }
     }
@@ -308,16 +298,25 @@ fn later_changes_message(
     let later_batches: Vec<String> = recs
         .iter()
         .filter(|r| {
-            by_path.values().any(|cs| cs.contains(&r.commit))
+            touching.contains(&r.commit)
                 && r.kind == RecordKind::Batch
                 && !rolled_back.contains(r.commit.to_string().as_str())
         })
         .map(|r| short(r.commit))
         .collect();
     let mut msg = format!("cannot roll back {}: {} of its manifest(s) changed in later commits (nothing was changed):", short(batch.commit), changed.len());
-    for (p, cs) in &by_path {
+    const SHOWN: usize = 50;
+    for (p, cs) in by_path.iter().take(SHOWN) {
         let names: Vec<String> = cs.iter().map(|c| short(*c)).collect();
         msg.push_str(&format!("\n  {p}: changed by {}", names.join(", ")));
+    }
+    if by_path.len() > SHOWN {
+        let all: Vec<String> = touching.iter().map(|c| short(*c)).collect();
+        msg.push_str(&format!(
+            "\n  ... and {} more path(s), changed by {}",
+            by_path.len() - SHOWN,
+            all.join(", ")
+        ));
     }
     if later_batches.is_empty() {
         msg.push_str("\nrevert or redo those commits first, then roll back again");

@@ -1,203 +1,190 @@
-//! Writing a batch's objects: blobs, trees and the commit go to an in-memory object store,
-//! then out to disk as one pack, before any ref moves (objects first, §7).
+//! A batch's trees and commit, built from the base commit's tree and written into the
+//! batch's pack (objects first, §7): no ref moves here.
 //!
-//! One pack instead of one loose file per object: loose writes are the slowest part of a
-//! large batch on this kind of disk, and thousands of loose objects trigger `git gc --auto`
-//! in the user's next git command. The mempack backend has no locking, so this module uses
-//! its own `Repository` handle, from one thread, and drops it when the pack is written.
+//! The batch only ever replaces the content of files that exist in the base tree, so each
+//! new tree is its base tree with some entry ids replaced: we write them ourselves, level by
+//! level, straight into the pack, without holding the whole tree in an object database. After
+//! the pack is on disk the new tree is compared with the base tree through libgit2: a path
+//! that is not one of the updates means a bug, and the batch is not landed.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 
-use git2::build::TreeUpdateBuilder;
-use git2::{Delta, DiffOptions, FileMode, ObjectType, Oid, Repository, Signature, Tree};
+use git2::{Delta, DiffOptions, ObjectType, Oid, Signature, Tree};
 
-use crate::git::pack::{write_pack, PackObject};
+use crate::git::pack::PackWriter;
 use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
 
-/// One file of a batch: its path, new content and mode.
-pub struct FileUpdate<'a> {
-    pub path: &'a RepoPath,
-    pub content: BlobContent<'a>,
+/// One file of a batch: its path, its new blob (already in the pack or the repository) and mode.
+#[derive(Debug, Clone)]
+pub struct FileUpdate {
+    pub path: RepoPath,
+    pub blob: Oid,
     pub mode: i32,
-}
-
-/// The new content of a file: bytes to write, or a blob that already exists.
-pub enum BlobContent<'a> {
-    Bytes(&'a [u8]),
-    Existing(Oid),
 }
 
 /// What to commit.
 pub struct CommitRequest<'a> {
     pub base: CommitId,
-    pub updates: Vec<FileUpdate<'a>>,
+    /// Sorted by path, bytewise.
+    pub updates: &'a [FileUpdate],
     pub message: &'a str,
     pub author: &'a Signature<'static>,
     pub committer: &'a Signature<'static>,
 }
 
-fn file_mode(mode: i32) -> FileMode {
-    if mode == 0o100755 {
-        FileMode::BlobExecutable
-    } else {
-        FileMode::Blob
-    }
-}
-
-/// Writes the blobs, trees and commit of a batch as one pack and returns the new commit.
-/// No ref moves here. Before the commit is made, the new tree is compared with the base
-/// tree: a path that is not one of the updates means a bug, and nothing is committed.
-pub fn write_commit(repo: &Repo, req: &CommitRequest<'_>) -> Result<CommitId, GitError> {
-    let git = Repository::open(repo.git_dir())
-        .map_err(GitError::git("open the repository for writing"))?;
-    let odb = git
+/// Writes the new trees and the commit into `pack`, finishes the pack (durably), checks the
+/// new tree against the base and returns the new commit. Nothing points to it yet.
+pub fn write_commit(
+    repo: &Repo,
+    mut pack: PackWriter,
+    req: &CommitRequest<'_>,
+) -> Result<CommitId, GitError> {
+    let parent = repo
+        .git
+        .find_commit(req.base.0)
+        .map_err(GitError::git(format!("read commit {}", req.base)))?;
+    let base_tree = parent.tree().map_err(GitError::git("read the base tree"))?;
+    let updates: Vec<(&[u8], &FileUpdate)> = req
+        .updates
+        .iter()
+        .map(|u| (u.path.as_str().as_bytes(), u))
+        .collect();
+    let tree = rebuild(repo, &mut pack, &base_tree, &updates, "")?;
+    let data = commit_object(tree, req.base.0, req.author, req.committer, req.message);
+    let commit = pack.add_object(ObjectType::Commit, &data)?;
+    pack.finish()?;
+    let odb = repo
+        .git
         .odb()
         .map_err(GitError::git("open the object database"))?;
-    let mempack = odb
-        .add_new_mempack_backend(1000)
-        .map_err(GitError::git("add an in-memory object store"))?;
-    let result = (|| {
-        let parent = git
-            .find_commit(req.base.0)
-            .map_err(GitError::git(format!("read commit {}", req.base)))?;
-        let base_tree = parent.tree().map_err(GitError::git("read the base tree"))?;
-        let mut builder = TreeUpdateBuilder::new();
-        for u in &req.updates {
-            let id = match u.content {
-                BlobContent::Bytes(b) => {
-                    let id = odb
-                        .write(ObjectType::Blob, b)
-                        .map_err(GitError::git(format!("write the blob of {}", u.path)))?;
-                    id
-                }
-                BlobContent::Existing(id) => id,
-            };
-            builder.upsert(u.path.as_str(), id, file_mode(u.mode));
-        }
-        let tree_id = builder
-            .create_updated(&git, &base_tree)
-            .map_err(GitError::git("build the new tree"))?;
-        let tree = git
-            .find_tree(tree_id)
-            .map_err(GitError::git("read the new tree"))?;
-        check_only_updates_changed(&git, &base_tree, &tree, &req.updates)?;
-        let commit = git
-            .commit(
-                None,
-                req.author,
-                req.committer,
-                req.message,
-                &tree,
-                &[&parent],
-            )
-            .map_err(GitError::git("create the commit"))?;
-        let mut trees = Vec::new();
-        new_trees(
-            &git,
-            &tree,
-            Some(&base_tree),
-            &mut trees,
-            &mut HashSet::new(),
-        )?;
-        let mut objects: Vec<PackObject<'_>> =
-            Vec::with_capacity(1 + trees.len() + req.updates.len());
-        let mut seen = BTreeSet::new();
-        for id in std::iter::once(commit).chain(trees) {
-            let obj = odb
-                .read(id)
-                .map_err(GitError::git(format!("read the new object {id}")))?;
-            objects.push(PackObject {
-                kind: obj.kind(),
-                data: obj.data().to_vec().into(),
-            });
-        }
-        for u in &req.updates {
-            if let BlobContent::Bytes(b) = u.content {
-                // Two manifests may migrate to the same bytes: one object in the pack.
-                let id =
-                    Oid::hash_object(ObjectType::Blob, b).map_err(GitError::git("hash a blob"))?;
-                if !seen.insert(id) {
-                    continue;
-                }
-                objects.push(PackObject {
-                    kind: ObjectType::Blob,
-                    data: b.into(),
-                });
-            }
-        }
-        // The caller's handle has no in-memory backend: the pack goes to disk.
-        let disk = repo
-            .git
-            .odb()
-            .map_err(GitError::git("open the object database"))?;
-        write_pack(&disk, &objects)?;
-        Ok(CommitId(commit))
-    })();
-    // Forget the in-memory copies whatever happened; the pack on disk is what counts.
-    let _ = mempack.reset();
-    drop(odb);
-    drop(git);
-    if result.is_ok() {
-        // Let the caller's handle see the new pack.
-        if let Ok(odb) = repo.git.odb() {
-            let _ = odb.refresh();
-        }
-    }
-    result
+    odb.refresh().map_err(GitError::git("read the new pack"))?;
+    let new_tree = repo
+        .git
+        .find_tree(tree)
+        .map_err(GitError::git("read the new tree"))?;
+    check_only_updates_changed(repo, &base_tree, &new_tree, req.updates)?;
+    Ok(CommitId(commit))
 }
 
-/// Collects the trees of `new` that differ from `old`, descending only where ids differ.
-fn new_trees(
-    git: &Repository,
-    new: &Tree<'_>,
-    old: Option<&Tree<'_>>,
-    out: &mut Vec<Oid>,
-    seen: &mut HashSet<Oid>,
-) -> Result<(), GitError> {
-    // Identical directories (two runs with the same content) are one object: pack it once.
-    if old.map(|o| o.id()) == Some(new.id()) || !seen.insert(new.id()) {
-        return Ok(());
-    }
-    out.push(new.id());
-    for entry in new.iter() {
-        if entry.kind() != Some(ObjectType::Tree) {
-            continue;
+/// The new version of `tree` (at `dir`, `""` for the root) with the updates below it.
+fn rebuild(
+    repo: &Repo,
+    pack: &mut PackWriter,
+    tree: &Tree<'_>,
+    updates: &[(&[u8], &FileUpdate)],
+    dir: &str,
+) -> Result<Oid, GitError> {
+    // Group the updates by the first component of what is left of their path.
+    let mut files: BTreeMap<&[u8], &FileUpdate> = BTreeMap::new();
+    let mut subdirs: BTreeMap<&[u8], Vec<(&[u8], &FileUpdate)>> = BTreeMap::new();
+    for (rest, u) in updates {
+        match rest.iter().position(|b| *b == b'/') {
+            None => {
+                files.insert(rest, u);
+            }
+            Some(i) => subdirs
+                .entry(&rest[..i])
+                .or_default()
+                .push((&rest[i + 1..], u)),
         }
-        let Ok(name) = entry.name() else { continue };
-        let old_sub = old
-            .and_then(|o| o.get_name(name))
-            .filter(|e| e.kind() == Some(ObjectType::Tree));
-        if old_sub.as_ref().map(|e| e.id()) == Some(entry.id()) {
-            continue;
-        }
-        let sub = git
-            .find_tree(entry.id())
-            .map_err(GitError::git("read a new tree"))?;
-        let old_tree = match old_sub {
-            Some(e) => Some(
-                git.find_tree(e.id())
-                    .map_err(GitError::git("read a base tree"))?,
-            ),
-            None => None,
-        };
-        new_trees(git, &sub, old_tree.as_ref(), out, seen)?;
     }
-    Ok(())
+    let missing = |name: &[u8]| {
+        GitError::BadRevision(format!(
+            "{dir}{} is not in the base tree",
+            String::from_utf8_lossy(name)
+        ))
+    };
+    let mut data = Vec::with_capacity(tree.len() * 48);
+    let mut used = 0;
+    for entry in tree.iter() {
+        let name = entry.name_bytes();
+        let mut id = entry.id();
+        let mode = entry.filemode();
+        if let Some(u) = files.get(name) {
+            if entry.kind() != Some(ObjectType::Blob) {
+                return Err(missing(name));
+            }
+            id = u.blob;
+            used += 1;
+        } else if let Some(sub) = subdirs.get(name) {
+            let t = repo.git.find_tree(id).map_err(|_| missing(name))?;
+            id = rebuild(
+                repo,
+                pack,
+                &t,
+                sub,
+                &format!("{dir}{}/", String::from_utf8_lossy(name)),
+            )?;
+            used += 1;
+        }
+        data.extend_from_slice(format!("{mode:o} ").as_bytes());
+        data.extend_from_slice(name);
+        data.push(0);
+        data.extend_from_slice(id.as_bytes());
+    }
+    if used != files.len() + subdirs.len() {
+        let present: BTreeSet<Vec<u8>> = tree.iter().map(|e| e.name_bytes().to_vec()).collect();
+        let first = files
+            .keys()
+            .chain(subdirs.keys())
+            .find(|n| !present.contains(**n))
+            .copied()
+            .unwrap_or_default();
+        return Err(missing(first));
+    }
+    pack.add_object(ObjectType::Tree, &data)
+}
+
+fn signature_line(kind: &str, s: &Signature<'_>) -> Vec<u8> {
+    let when = s.when();
+    let off = when.offset_minutes();
+    let sign = if off < 0 { '-' } else { '+' };
+    let mut line = format!("{kind} ").into_bytes();
+    line.extend_from_slice(s.name_bytes());
+    line.extend_from_slice(b" <");
+    line.extend_from_slice(s.email_bytes());
+    line.extend_from_slice(
+        format!(
+            "> {} {sign}{:02}{:02}\n",
+            when.seconds(),
+            off.abs() / 60,
+            off.abs() % 60
+        )
+        .as_bytes(),
+    );
+    line
+}
+
+/// A commit object exactly as git (and libgit2) write it.
+fn commit_object(
+    tree: Oid,
+    parent: Oid,
+    author: &Signature<'_>,
+    committer: &Signature<'_>,
+    message: &str,
+) -> Vec<u8> {
+    let mut d = format!("tree {tree}\nparent {parent}\n").into_bytes();
+    d.extend(signature_line("author", author));
+    d.extend(signature_line("committer", committer));
+    d.push(b'\n');
+    d.extend_from_slice(message.as_bytes());
+    d
 }
 
 /// Invariant §4.1 at the batch level: the new tree differs from the base tree only at the
 /// updated paths, and only in content.
 fn check_only_updates_changed(
-    git: &Repository,
+    repo: &Repo,
     base: &Tree<'_>,
     new: &Tree<'_>,
-    updates: &[FileUpdate<'_>],
+    updates: &[FileUpdate],
 ) -> Result<(), GitError> {
     let allowed: BTreeSet<&str> = updates.iter().map(|u| u.path.as_str()).collect();
     let mut opts = DiffOptions::new();
     opts.skip_binary_check(true);
-    let diff = git
+    let diff = repo
+        .git
         .diff_tree_to_tree(Some(base), Some(new), Some(&mut opts))
         .map_err(GitError::git("compare the new tree with its parent"))?;
     for d in diff.deltas() {
@@ -215,4 +202,10 @@ fn check_only_updates_changed(
         }
     }
     Ok(())
+}
+
+/// The `objects/pack` directory of a repository.
+pub fn pack_dir(repo: &Repo) -> std::path::PathBuf {
+    // The common directory: a linked worktree shares the main repository's objects.
+    repo.git.commondir().join("objects").join("pack")
 }

@@ -1,26 +1,27 @@
-//! Writing a set of objects as one pack file, without delta search.
+//! Writing a batch's objects as one pack file, streamed, without delta search, with its
+//! `.idx` written by us.
 //!
 //! libgit2's `PackBuilder` always searches for deltas, which costs more than the whole rest
-//! of a large batch; a batch's objects are small and compress well on their own, and the
-//! user's next `git gc` will delta them anyway. So we write the pack ourselves (zlib per
-//! object, in parallel) and hand it to libgit2's indexer, which checks every object and
-//! writes the `.idx` beside it.
+//! of a large batch, and it wants every object in an object database first (memory for a
+//! million manifests). A batch's objects are small and compress well on their own, and the
+//! user's next `git gc` deltifies them anyway. So objects are compressed in parallel by the
+//! caller ([`compress`]) and appended to a pack file as they come ([`PackWriter::add`]);
+//! [`PackWriter::finish`] fixes the object count in the header, appends the SHA-1 trailer,
+//! writes the version-2 index, syncs both to disk and renames them into `objects/pack` (the
+//! `.pack` before the `.idx`, so a visible index always has its pack).
 
-use std::io::Write;
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use flate2::write::ZlibEncoder;
 use flate2::Compression;
-use git2::{ObjectType, Odb};
-use rayon::prelude::*;
+use git2::{ObjectType, Oid};
 use sha1::{Digest, Sha1};
 
 use crate::git::GitError;
-
-/// One object to pack.
-pub struct PackObject<'a> {
-    pub kind: ObjectType,
-    pub data: std::borrow::Cow<'a, [u8]>,
-}
 
 fn type_code(kind: ObjectType) -> u8 {
     match kind {
@@ -30,6 +31,25 @@ fn type_code(kind: ObjectType) -> u8 {
         ObjectType::Tag => 4,
         _ => 0,
     }
+}
+
+fn type_name(kind: ObjectType) -> &'static str {
+    match kind {
+        ObjectType::Commit => "commit",
+        ObjectType::Tree => "tree",
+        ObjectType::Tag => "tag",
+        _ => "blob",
+    }
+}
+
+/// The object id git gives `data` of this kind.
+pub fn object_id(kind: ObjectType, data: &[u8]) -> Oid {
+    let mut h = Sha1::new();
+    h.update(format!("{} {}\0", type_name(kind), data.len()).as_bytes());
+    h.update(data);
+    let digest = h.finalize();
+    // 20 bytes always make an Oid.
+    Oid::from_bytes(&digest).unwrap_or(Oid::ZERO_SHA1)
 }
 
 /// The pack entry header: type and inflated size, as git's variable-length integer.
@@ -46,45 +66,207 @@ fn entry_header(kind: ObjectType, size: usize) -> Vec<u8> {
     out
 }
 
-/// The pack file's bytes: header, entries, SHA-1 trailer.
-pub fn pack_bytes(objects: &[PackObject<'_>]) -> Result<Vec<u8>, GitError> {
-    let entries: Vec<Vec<u8>> = objects
-        .par_iter()
-        .map(|o| {
-            let mut enc = ZlibEncoder::new(entry_header(o.kind, o.data.len()), Compression::fast());
-            enc.write_all(&o.data)?;
-            enc.finish()
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| GitError::Io {
-            path: "pack".into(),
-            source: e,
-        })?;
-    let len: usize = entries.iter().map(Vec::len).sum();
-    let mut pack = Vec::with_capacity(12 + len + 20);
-    pack.extend_from_slice(b"PACK");
-    pack.extend_from_slice(&2u32.to_be_bytes());
-    pack.extend_from_slice(&(objects.len() as u32).to_be_bytes());
-    for e in &entries {
-        pack.extend_from_slice(e);
-    }
-    let digest = Sha1::digest(&pack);
-    pack.extend_from_slice(&digest);
-    Ok(pack)
+/// One object ready to append: its id and its pack entry (header + zlib stream).
+pub struct Compressed {
+    pub id: Oid,
+    entry: Vec<u8>,
 }
 
-/// Writes the objects into the object database as one pack (with its index).
-pub fn write_pack(odb: &Odb<'_>, objects: &[PackObject<'_>]) -> Result<(), GitError> {
-    let bytes = pack_bytes(objects)?;
-    let mut w = odb
-        .packwriter()
-        .map_err(GitError::git("start writing a pack"))?;
-    w.write_all(&bytes).map_err(|e| GitError::Io {
-        path: "objects/pack".into(),
+/// Hashes and compresses one object (pure; run it in parallel).
+pub fn compress(kind: ObjectType, data: &[u8]) -> Result<Compressed, GitError> {
+    let mut enc = ZlibEncoder::new(entry_header(kind, data.len()), Compression::fast());
+    enc.write_all(data).map_err(|e| GitError::Io {
+        path: "pack entry".into(),
         source: e,
     })?;
-    w.commit().map_err(GitError::git("index the new pack"))?;
-    Ok(())
+    let entry = enc.finish().map_err(|e| GitError::Io {
+        path: "pack entry".into(),
+        source: e,
+    })?;
+    Ok(Compressed {
+        id: object_id(kind, data),
+        entry,
+    })
+}
+
+/// A pack being written to a temporary file in `objects/pack`.
+pub struct PackWriter {
+    dir: PathBuf,
+    tmp: PathBuf,
+    out: Option<BufWriter<File>>,
+    offset: u64,
+    /// (id, crc32 of the entry, offset of the entry)
+    entries: Vec<(Oid, u32, u64)>,
+    seen: HashSet<Oid>,
+}
+
+impl PackWriter {
+    /// Starts a pack in `pack_dir` (`.git/objects/pack`).
+    pub fn create(pack_dir: &Path) -> Result<PackWriter, GitError> {
+        fs::create_dir_all(pack_dir).map_err(GitError::io(pack_dir))?;
+        let tmp = pack_dir.join(format!("tmp_pack_artifact-migrate-{}", std::process::id()));
+        let file = File::create(&tmp).map_err(GitError::io(&tmp))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        // The object count is fixed up by `finish`.
+        out.write_all(b"PACK\0\0\0\x02\0\0\0\0")
+            .map_err(GitError::io(&tmp))?;
+        Ok(PackWriter {
+            dir: pack_dir.to_path_buf(),
+            tmp,
+            out: Some(out),
+            offset: 12,
+            entries: Vec::new(),
+            seen: HashSet::new(),
+        })
+    }
+
+    /// Appends an object; an object already in this pack is not written twice.
+    pub fn add(&mut self, c: &Compressed) -> Result<(), GitError> {
+        if !self.seen.insert(c.id) {
+            return Ok(());
+        }
+        let out = self.out.as_mut().ok_or_else(|| GitError::Io {
+            path: self.tmp.clone(),
+            source: std::io::Error::other("pack already finished"),
+        })?;
+        out.write_all(&c.entry).map_err(GitError::io(&self.tmp))?;
+        self.entries
+            .push((c.id, crc32fast::hash(&c.entry), self.offset));
+        self.offset += c.entry.len() as u64;
+        Ok(())
+    }
+
+    /// Hashes, compresses and appends one object; returns its id.
+    pub fn add_object(&mut self, kind: ObjectType, data: &[u8]) -> Result<Oid, GitError> {
+        let c = compress(kind, data)?;
+        self.add(&c)?;
+        Ok(c.id)
+    }
+
+    /// How many objects the pack holds.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the pack holds no object.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Completes the pack and its index, durably, under `objects/pack`; returns the pack's
+    /// name (`pack-<sha>`).
+    pub fn finish(mut self) -> Result<String, GitError> {
+        let tmp = self.tmp.clone();
+        let io = |e| GitError::Io {
+            path: tmp.clone(),
+            source: e,
+        };
+        let out = self
+            .out
+            .take()
+            .ok_or_else(|| io(std::io::Error::other("pack already finished")))?;
+        let mut file = out.into_inner().map_err(|e| io(e.into_error()))?;
+        file.seek(SeekFrom::Start(8)).map_err(io)?;
+        file.write_all(&(self.entries.len() as u32).to_be_bytes())
+            .map_err(io)?;
+        drop(file);
+        // The trailer is the SHA-1 of everything before it, header included.
+        let mut file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .open(&tmp)
+            .map_err(io)?;
+        let mut h = Sha1::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = file.read(&mut buf).map_err(io)?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        let checksum = h.finalize();
+        file.write_all(&checksum).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
+        let name = format!("pack-{hex}");
+        let idx = write_index(&mut self.entries, &checksum);
+        let idx_tmp = self
+            .dir
+            .join(format!("tmp_idx_artifact-migrate-{}", std::process::id()));
+        let write_idx = || -> std::io::Result<()> {
+            let mut f = File::create(&idx_tmp)?;
+            f.write_all(&idx)?;
+            f.sync_all()
+        };
+        write_idx().map_err(GitError::io(&idx_tmp))?;
+        let (pack_path, idx_path) = (
+            self.dir.join(format!("{name}.pack")),
+            self.dir.join(format!("{name}.idx")),
+        );
+        for p in [&tmp, &idx_tmp] {
+            fs::set_permissions(p, fs::Permissions::from_mode(0o444)).map_err(GitError::io(p))?;
+        }
+        fs::rename(&tmp, &pack_path).map_err(GitError::io(&pack_path))?;
+        fs::rename(&idx_tmp, &idx_path).map_err(GitError::io(&idx_path))?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(name)
+    }
+}
+
+impl Drop for PackWriter {
+    /// An unfinished pack (an error, a refusal) leaves nothing behind.
+    fn drop(&mut self) {
+        if self.out.is_some() {
+            self.out = None;
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// The version-2 pack index: fan-out, sorted ids, CRC-32s, offsets (with the 64-bit table
+/// for packs over 2 GiB), the pack's checksum and the index's own.
+fn write_index(entries: &mut [(Oid, u32, u64)], pack_checksum: &[u8]) -> Vec<u8> {
+    entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut idx = Vec::with_capacity(8 + 1024 + entries.len() * 28 + 40);
+    idx.extend_from_slice(&[0xff, b't', b'O', b'c', 0, 0, 0, 2]);
+    let mut fanout = [0u32; 256];
+    for (id, _, _) in entries.iter() {
+        fanout[id.as_bytes()[0] as usize] += 1;
+    }
+    let mut total = 0u32;
+    for f in fanout.iter_mut() {
+        total += *f;
+        *f = total;
+    }
+    for f in fanout {
+        idx.extend_from_slice(&f.to_be_bytes());
+    }
+    for (id, _, _) in entries.iter() {
+        idx.extend_from_slice(id.as_bytes());
+    }
+    for (_, crc, _) in entries.iter() {
+        idx.extend_from_slice(&crc.to_be_bytes());
+    }
+    let mut large = Vec::new();
+    for (_, _, off) in entries.iter() {
+        if *off < 0x8000_0000 {
+            idx.extend_from_slice(&(*off as u32).to_be_bytes());
+        } else {
+            idx.extend_from_slice(&(0x8000_0000u32 | large.len() as u32).to_be_bytes());
+            large.push(*off);
+        }
+    }
+    for off in large {
+        idx.extend_from_slice(&off.to_be_bytes());
+    }
+    idx.extend_from_slice(pack_checksum);
+    let own = Sha1::digest(&idx);
+    idx.extend_from_slice(&own);
+    idx
 }
 
 #[cfg(test)]
@@ -99,28 +281,59 @@ mod tests {
     }
 
     #[test]
-    fn libgit2_reads_what_we_pack() {
+    fn ids_are_gits() {
+        let data = b"hello\n";
+        assert_eq!(
+            object_id(ObjectType::Blob, data),
+            Oid::hash_object(ObjectType::Blob, data).unwrap()
+        );
+    }
+
+    #[test]
+    fn git_reads_what_we_pack_and_verify_pack_accepts_it() {
         let dir = tempfile::tempdir().unwrap();
         let repo = git2::Repository::init_bare(dir.path()).unwrap();
-        let odb = repo.odb().unwrap();
-        let data: Vec<Vec<u8>> = (0..50)
+        let data: Vec<Vec<u8>> = (0..300)
             .map(|i| format!("blob number {i}\n").repeat(i + 1).into_bytes())
             .collect();
-        let objects: Vec<PackObject<'_>> = data
-            .iter()
-            .map(|d| PackObject {
-                kind: ObjectType::Blob,
-                data: d.as_slice().into(),
-            })
-            .collect();
-        write_pack(&odb, &objects).unwrap();
+        let mut w = PackWriter::create(&dir.path().join("objects/pack")).unwrap();
         for d in &data {
-            let id = git2::Oid::hash_object(ObjectType::Blob, d).unwrap();
+            w.add_object(ObjectType::Blob, d).unwrap();
+            w.add_object(ObjectType::Blob, d).unwrap(); // the duplicate is skipped
+        }
+        assert_eq!(w.len(), 300);
+        let name = w.finish().unwrap();
+        repo.odb().unwrap().refresh().unwrap();
+        for d in &data {
+            let id = Oid::hash_object(ObjectType::Blob, d).unwrap();
             assert_eq!(repo.find_blob(id).unwrap().content(), d.as_slice());
         }
-        let packs: Vec<_> = std::fs::read_dir(dir.path().join("objects/pack"))
+        let idx = dir.path().join(format!("objects/pack/{name}.idx"));
+        let out = std::process::Command::new("git")
+            .arg("verify-pack")
+            .arg("-v")
+            .arg(&idx)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let leftovers: Vec<_> = fs::read_dir(dir.path().join("objects/pack"))
             .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with("tmp_"))
             .collect();
-        assert_eq!(packs.len(), 2, "one .pack and one .idx");
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn an_abandoned_pack_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = PackWriter::create(dir.path()).unwrap();
+        w.add_object(ObjectType::Blob, b"x").unwrap();
+        drop(w);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }

@@ -255,27 +255,14 @@ pub fn dirty_paths(repo: &Repo, manifests: &[(RepoPath, Oid)]) -> Result<Vec<Str
 }
 
 /// Brings each file from its old to its new version (files already new are only
-/// re-indexed; files that are neither are left alone and reported), in parallel, then
-/// writes the index once, under git's own `index.lock`. `files` pairs each file with its
-/// new bytes.
-pub fn update_files(
-    repo: &Repo,
-    files: &[(PendingFile, &[u8])],
-) -> Result<WorktreeReport, GitError> {
+/// re-indexed; files that are neither are left alone and reported), in rounds of a few
+/// thousand read from the object database and written in parallel, then writes the index
+/// once, under git's own `index.lock`.
+pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport, GitError> {
     let Some(workdir) = repo.workdir() else {
         return Ok(WorktreeReport::default());
     };
     let mut snap = IndexSnapshot::read(repo)?;
-    let work: Vec<(&PendingFile, &[u8], Option<IndexEntry>)> = files
-        .iter()
-        .map(|(f, bytes)| {
-            (
-                f,
-                *bytes,
-                snap.index.get_path(Path::new(f.path.as_str()), 0),
-            )
-        })
-        .collect();
     #[allow(clippy::large_enum_variant)] // built and consumed once per file, never stored
     enum Done {
         Updated {
@@ -289,62 +276,83 @@ pub fn update_files(
     }
     let written = snap.written;
     let written_count = std::sync::atomic::AtomicUsize::new(0);
-    let results: Vec<Result<Done, GitError>> = work
-        .into_par_iter()
-        .map(|(f, bytes, entry)| {
-            let abs = workdir.join(f.path.as_str());
-            let entry = match entry {
-                // Not checked out (sparse checkout): move the index entry, write no file.
-                Some(mut e) if skip_worktree(&e) => {
-                    if e.id != f.old && e.id != f.new {
-                        return Ok(Done::Skipped(f.path.to_string()));
-                    }
-                    e.id = f.new;
-                    return Ok(Done::IndexOnly(e));
-                }
-                other => other,
-            };
-            let meta = fs::symlink_metadata(&abs).ok();
-            // Fast path: the file is exactly what the index says, and the index says old.
-            let known_old = matches!((&entry, &meta), (Some(e), Some(m)) if e.id == f.old && stat_clean(e, m, written));
-            let current = if known_old { Some(f.old) } else { file_blob_id(&abs)? };
-            let Some(entry) = entry else { return Ok(Done::Skipped(f.path.to_string())) };
-            let wrote = current == Some(f.old);
-            if wrote {
-                crate::fault::counted("files", &written_count);
-                replace_file(&abs, bytes, f.mode)?;
-            } else if current != Some(f.new) {
-                return Ok(Done::Skipped(f.path.to_string()));
-            }
-            if entry.id != f.old && entry.id != f.new {
-                // Staged by someone else meanwhile: not ours to change.
-                return Ok(Done::Skipped(f.path.to_string()));
-            }
-            let meta = fs::symlink_metadata(&abs).map_err(GitError::io(&abs))?;
-            Ok(Done::Updated { entry, meta, new: f.new, wrote })
-        })
-        .collect();
     let mut report = WorktreeReport::default();
-    for r in results {
-        match r? {
-            Done::Updated {
-                mut entry,
-                meta,
-                new,
-                wrote,
-            } => {
-                report.updated += usize::from(wrote);
-                entry.id = new;
-                stat_entry(&mut entry, &meta);
-                snap.index
+    for chunk in files.chunks(4096) {
+        let mut blobs = Vec::with_capacity(chunk.len());
+        for f in chunk {
+            let b = repo
+                .git
+                .find_blob(f.new)
+                .map_err(GitError::git(format!("read the new blob of {}", f.path)))?;
+            blobs.push(b.content().to_vec());
+        }
+        let work: Vec<(&PendingFile, &[u8], Option<IndexEntry>)> = chunk
+            .iter()
+            .zip(&blobs)
+            .map(|(f, b)| {
+                (
+                    f,
+                    b.as_slice(),
+                    snap.index.get_path(Path::new(f.path.as_str()), 0),
+                )
+            })
+            .collect();
+        let results: Vec<Result<Done, GitError>> = work
+            .into_par_iter()
+            .map(|(f, bytes, entry)| {
+                let abs = workdir.join(f.path.as_str());
+                let entry = match entry {
+                    // Not checked out (sparse checkout): move the index entry, write no file.
+                    Some(mut e) if skip_worktree(&e) => {
+                        if e.id != f.old && e.id != f.new {
+                            return Ok(Done::Skipped(f.path.to_string()));
+                        }
+                        e.id = f.new;
+                        return Ok(Done::IndexOnly(e));
+                    }
+                    other => other,
+                };
+                let meta = fs::symlink_metadata(&abs).ok();
+                // Fast path: the file is exactly what the index says, and the index says old.
+                let known_old = matches!((&entry, &meta), (Some(e), Some(m)) if e.id == f.old && stat_clean(e, m, written));
+                let current = if known_old { Some(f.old) } else { file_blob_id(&abs)? };
+                let Some(entry) = entry else { return Ok(Done::Skipped(f.path.to_string())) };
+                let wrote = current == Some(f.old);
+                if wrote {
+                    crate::fault::counted("files", &written_count);
+                    replace_file(&abs, bytes, f.mode)?;
+                } else if current != Some(f.new) {
+                    return Ok(Done::Skipped(f.path.to_string()));
+                }
+                if entry.id != f.old && entry.id != f.new {
+                    // Staged by someone else meanwhile: not ours to change.
+                    return Ok(Done::Skipped(f.path.to_string()));
+                }
+                let meta = fs::symlink_metadata(&abs).map_err(GitError::io(&abs))?;
+                Ok(Done::Updated { entry, meta, new: f.new, wrote })
+            })
+            .collect();
+        for r in results {
+            match r? {
+                Done::Updated {
+                    mut entry,
+                    meta,
+                    new,
+                    wrote,
+                } => {
+                    report.updated += usize::from(wrote);
+                    entry.id = new;
+                    stat_entry(&mut entry, &meta);
+                    snap.index
+                        .add(&entry)
+                        .map_err(GitError::git("update an index entry"))?;
+                }
+                Done::IndexOnly(entry) => snap
+                    .index
                     .add(&entry)
-                    .map_err(GitError::git("update an index entry"))?;
+                    .map_err(GitError::git("update an index entry"))?,
+                Done::Skipped(p) => report.skipped.push(p),
             }
-            Done::IndexOnly(entry) => snap
-                .index
-                .add(&entry)
-                .map_err(GitError::git("update an index entry"))?,
-            Done::Skipped(p) => report.skipped.push(p),
         }
     }
     crate::fault::point("before-index");
@@ -509,22 +517,10 @@ fn finish_one(repo: &Repo, j: &Journal) -> Result<Recovery, GitError> {
         ));
     }
     let files = changed_files(repo, CommitId(old), CommitId(new))?;
-    let mut blobs = Vec::with_capacity(files.len());
-    for f in &files {
-        let blob = repo
-            .git
-            .find_blob(f.new)
-            .map_err(GitError::git(format!("read the new blob of {}", f.path)))?;
-        blobs.push(blob.content().to_vec());
-    }
-    let pairs: Vec<(PendingFile, &[u8])> = files
-        .into_iter()
-        .zip(blobs.iter().map(Vec::as_slice))
-        .collect();
-    let report = update_files(repo, &pairs)?;
+    let report = update_files(repo, &files)?;
     // A kill in the middle of a replacement leaves the file beside it: remove those.
     if let Some(workdir) = repo.workdir() {
-        for (f, _) in &pairs {
+        for f in &files {
             let _ = fs::remove_file(tmp_path_for(&workdir.join(f.path.as_str()), j.pid));
         }
     }
