@@ -116,6 +116,20 @@ pub trait Migration: Send + Sync {
             to: self.to(),
         }
     }
+    /// `sha256:...` of the canonical form of this migration's definition, recorded in history so
+    /// `verify` can tell when a definition changed after it was applied. The default hashes
+    /// `from`, `to` and `describe()` ([`crate::schema::checksum`], `am-builtin-v1`).
+    fn checksum(&self) -> String {
+        crate::schema::checksum::builtin_checksum(self.from(), self.to(), &self.describe())
+    }
+    /// The repository file that defines this migration (`None` for one written in Rust).
+    fn source(&self) -> Option<&str> {
+        None
+    }
+    /// Whether this migration may drop data (remove a member or overwrite a value); plan warns.
+    fn lossy(&self) -> bool {
+        false
+    }
 }
 
 /// The name of an edge, `FROM->TO`.
