@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use artifact_migrate::engine::{survey, Failure};
+use artifact_migrate::engine::{survey, Failure, Progress};
 use artifact_migrate::git::worktree::manifest_state;
 
 use crate::cli::progress::Bars;
@@ -41,7 +41,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let head = repo.head_commit()?;
     let bars = Bars::new(ctx.out.progress_enabled());
     let s = survey(&repo, &cfg, &ctx.registry(), head, &specs, &bars)?;
-    let state = manifest_state(&repo, &cfg)?;
+    bars.start("working tree", 0);
+    let state = manifest_state(&repo, &cfg, &s.manifests, |p| {
+        artifact_migrate::git::scan::matches_pathspec(p, &specs)
+    })?;
+    bars.finish();
     let keep = |v: Vec<String>| -> Vec<String> {
         v.into_iter()
             .filter(|p| artifact_migrate::git::scan::matches_pathspec(p, &specs))

@@ -67,7 +67,7 @@ pub struct ApplyOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct Failure {
     pub path: String,
-    pub kind: &'static str,
+    pub kind: String,
     pub error: String,
 }
 
@@ -75,7 +75,7 @@ impl Failure {
     fn new(path: &RepoPath, e: &ManifestError) -> Self {
         Failure {
             path: path.to_string(),
-            kind: e.kind(),
+            kind: e.kind().to_string(),
             error: e.to_string(),
         }
     }

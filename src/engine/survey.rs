@@ -6,11 +6,13 @@ use rayon::prelude::*;
 
 use crate::config::Config;
 use crate::engine::batch::{EngineError, Failure};
-use crate::engine::migrate::{parse_manifest, read_version, ManifestError};
+use crate::engine::migrate::{parse_manifest, read_version, ManifestError, IMPLICIT_VERSION};
 use crate::engine::progress::Progress;
+use crate::git::cache::{CachedVersion, VersionCache};
 use crate::git::scan::{matches_pathspec, scan_commit};
 use crate::git::{GitError, Repo};
-use crate::ids::CommitId;
+use crate::ids::{CommitId, RepoPath};
+use crate::manifest::Json;
 use crate::schema::{Registry, Version};
 
 /// The versions of the manifests of one commit.
@@ -24,6 +26,8 @@ pub struct Survey {
     pub pending: usize,
     /// Manifests that cannot be migrated as they are.
     pub invalid: Vec<Failure>,
+    /// Every committed manifest in scope with its blob.
+    pub manifests: Vec<(RepoPath, git2::Oid)>,
 }
 
 /// Reads every manifest of `commit` (restricted to `pathspecs`) and counts versions.
@@ -45,7 +49,7 @@ pub fn survey(
         .filter(|p| matches_pathspec(p.as_str(), pathspecs))
         .map(|p| Failure {
             path: p.to_string(),
-            kind: ManifestError::Symlink.kind(),
+            kind: ManifestError::Symlink.kind().to_string(),
             error: ManifestError::Symlink.to_string(),
         })
         .collect();
@@ -55,25 +59,50 @@ pub fn survey(
         .into_iter()
         .filter(|m| matches_pathspec(m.path.as_str(), pathspecs))
         .collect();
-    progress.start("read", entries.len() as u64);
-    let mut blobs = Vec::with_capacity(entries.len());
-    for e in &entries {
-        let blob = repo
-            .git
-            .find_blob(e.blob)
-            .map_err(GitError::git(format!("read {}", e.path)))?;
-        blobs.push(blob.content().to_vec());
-        progress.inc(1);
+    // Versions by blob id: from the cache where known, else read and parsed (in rounds).
+    progress.start("cache", 0);
+    let mut cache = VersionCache::load(repo);
+    let mut known: Vec<Option<CachedVersion>> = entries.iter().map(|e| cache.get(e.blob)).collect();
+    progress.finish();
+    let missing: Vec<usize> = (0..entries.len()).filter(|i| known[*i].is_none()).collect();
+    progress.start("read", missing.len() as u64);
+    for chunk in missing.chunks(4096) {
+        let mut blobs = Vec::with_capacity(chunk.len());
+        for &i in chunk {
+            let e = &entries[i];
+            let blob = repo
+                .git
+                .find_blob(e.blob)
+                .map_err(GitError::git(format!("read {}", e.path)))?;
+            blobs.push(blob.content().to_vec());
+        }
+        let read: Vec<CachedVersion> = blobs
+            .par_iter()
+            .map(|b| {
+                match parse_manifest(b).and_then(|(_, value)| match value.get("schema_version") {
+                    None => Ok(None),
+                    Some(Json::String(s)) => Ok(Some(s.clone())),
+                    Some(_) => read_version(&value).map(|v| Some(v.to_string())),
+                }) {
+                    Ok(v) => CachedVersion::Version(v),
+                    Err(e) => CachedVersion::Invalid {
+                        kind: e.kind().to_string(),
+                        message: e.to_string(),
+                    },
+                }
+            })
+            .collect();
+        for (&i, v) in chunk.iter().zip(read) {
+            cache.insert(entries[i].blob, v.clone());
+            known[i] = Some(v);
+        }
+        progress.inc(chunk.len() as u64);
     }
     progress.finish();
-    let results: Vec<Result<Version, ManifestError>> = blobs
-        .par_iter()
-        .map(|b| {
-            let (_, value) = parse_manifest(b)?;
-            let v = read_version(&value)?;
-            registry.path(v, latest)?;
-            Ok(v)
-        })
+    cache.save();
+    let results: Vec<Result<Version, (String, String)>> = known
+        .into_iter()
+        .map(|k| classify(k, registry, latest))
         .collect();
     let mut versions = BTreeMap::new();
     let mut pending = 0;
@@ -85,10 +114,10 @@ pub fn survey(
                     pending += 1;
                 }
             }
-            Err(err) => invalid.push(Failure {
+            Err((kind, error)) => invalid.push(Failure {
                 path: e.path.to_string(),
-                kind: err.kind(),
-                error: err.to_string(),
+                kind,
+                error,
             }),
         }
     }
@@ -100,5 +129,31 @@ pub fn survey(
         versions,
         pending,
         invalid,
+        manifests: entries.into_iter().map(|e| (e.path, e.blob)).collect(),
     })
+}
+
+/// A manifest's version as the registry sees it, or why it cannot be migrated.
+fn classify(
+    known: Option<CachedVersion>,
+    registry: &Registry,
+    latest: Version,
+) -> Result<Version, (String, String)> {
+    let fail = |e: ManifestError| (e.kind().to_string(), e.to_string());
+    match known {
+        None => Err(("parse".into(), "was not read".into())),
+        Some(CachedVersion::Invalid { kind, message }) => Err((kind, message)),
+        Some(CachedVersion::Version(v)) => {
+            let version = match v {
+                None => IMPLICIT_VERSION,
+                Some(s) => s
+                    .parse::<Version>()
+                    .map_err(|e| fail(ManifestError::BadVersion(e)))?,
+            };
+            registry
+                .path(version, latest)
+                .map_err(|e| fail(ManifestError::Registry(e)))?;
+            Ok(version)
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! commits, the compare-and-swap on the branch, working-tree updates with the journal that
 //! lets the next command finish an interrupted one, and commit messages with their trailers.
 
+pub mod cache;
 pub mod diff;
 pub mod history;
 pub mod identity;

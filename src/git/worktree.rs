@@ -11,7 +11,7 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use git2::{IndexEntry, IndexTime, Oid, Status, StatusOptions};
+use git2::{IndexEntry, IndexTime, Oid};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -29,52 +29,90 @@ pub struct WorktreeState {
     pub untracked: Vec<String>,
 }
 
-/// Reads the state of the manifests under the artifacts root (nothing for a bare repository).
-pub fn manifest_state(repo: &Repo, cfg: &Config) -> Result<WorktreeState, GitError> {
+/// The state of the manifests in the working tree and index (nothing for a bare
+/// repository): `committed` are HEAD's manifests in scope, with their blobs. Dirty ones are
+/// found by git's stat fast path (`dirty_paths`), staged new ones from the index, untracked
+/// ones by walking the artifacts directory (not `inputs/`, dot-directories or links).
+pub fn manifest_state(
+    repo: &Repo,
+    cfg: &Config,
+    committed: &[(RepoPath, Oid)],
+    in_scope: impl Fn(&str) -> bool,
+) -> Result<WorktreeState, GitError> {
     let mut state = WorktreeState::default();
-    if repo.workdir().is_none() {
+    let Some(workdir) = repo.workdir() else {
         return Ok(state);
-    }
-    let mut opts = StatusOptions::new();
-    opts.include_untracked(true)
-        .recurse_untracked_dirs(true)
-        .exclude_submodules(true)
-        .include_ignored(false);
-    if !cfg.artifacts_root.is_empty() {
-        opts.pathspec(&cfg.artifacts_root)
-            .disable_pathspec_match(false);
-    }
-    let statuses = repo
-        .git
-        .statuses(Some(&mut opts))
-        .map_err(GitError::git("read the status of the working tree"))?;
-    for s in statuses.iter() {
-        let Ok(path) = s.path() else { continue };
-        if !is_manifest_path(path, cfg) {
+    };
+    state.dirty = dirty_paths(repo, committed)?;
+    let index = repo.git.index().map_err(GitError::git("read the index"))?;
+    let head: std::collections::HashSet<&str> = committed.iter().map(|(p, _)| p.as_str()).collect();
+    let mut tracked: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let name = cfg.manifest_name.as_bytes();
+    for e in index.iter() {
+        if !e.path.ends_with(name) {
             continue;
         }
-        let st = s.status();
-        if st.contains(Status::WT_NEW) && !st.intersects(Status::INDEX_NEW | Status::INDEX_MODIFIED)
+        let path = String::from_utf8_lossy(&e.path).into_owned();
+        if is_manifest_path(&path, cfg) && in_scope(&path) && !head.contains(path.as_str()) {
+            // In the index but not in HEAD: staged, not committed.
+            state.dirty.push(path.clone());
+        }
+        tracked.insert(path);
+    }
+    let root = if cfg.artifacts_root.is_empty() {
+        workdir.to_path_buf()
+    } else {
+        workdir.join(&cfg.artifacts_root)
+    };
+    let prefix = if cfg.artifacts_root.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", cfg.artifacts_root)
+    };
+    let mut found = Vec::new();
+    walk_manifests(&root, &prefix, &cfg.manifest_name, &mut found);
+    for p in found {
+        if !tracked.contains(&p)
+            && in_scope(&p)
+            && !repo
+                .git
+                .status_should_ignore(Path::new(&p))
+                .unwrap_or(false)
         {
-            state.untracked.push(path.to_string());
-        } else if st.intersects(
-            Status::WT_MODIFIED
-                | Status::WT_DELETED
-                | Status::WT_TYPECHANGE
-                | Status::WT_RENAMED
-                | Status::INDEX_NEW
-                | Status::INDEX_MODIFIED
-                | Status::INDEX_DELETED
-                | Status::INDEX_RENAMED
-                | Status::INDEX_TYPECHANGE
-                | Status::CONFLICTED,
-        ) {
-            state.dirty.push(path.to_string());
+            state.untracked.push(p);
         }
     }
     state.dirty.sort();
+    state.dirty.dedup();
     state.untracked.sort();
     Ok(state)
+}
+
+/// Every file named `name` below `dir`, as repository paths, skipping `inputs/`,
+/// dot-directories and symbolic links; the first level in parallel.
+fn walk_manifests(dir: &Path, prefix: &str, name: &str, out: &mut Vec<String>) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut subdirs = Vec::new();
+    for e in entries.flatten() {
+        let Ok(t) = e.file_type() else { continue };
+        let file_name = e.file_name().to_string_lossy().into_owned();
+        if t.is_dir() && !crate::git::scan::skipped_dir(&file_name) {
+            subdirs.push((e.path(), format!("{prefix}{file_name}/")));
+        } else if t.is_file() && file_name == name {
+            out.push(format!("{prefix}{file_name}"));
+        }
+    }
+    let nested: Vec<Vec<String>> = subdirs
+        .par_iter()
+        .map(|(d, p)| {
+            let mut v = Vec::new();
+            walk_manifests(d, p, name, &mut v);
+            v
+        })
+        .collect();
+    out.extend(nested.into_iter().flatten());
 }
 
 /// One file the working tree must take from `old` to `new`.
