@@ -117,6 +117,12 @@ fn the_batch_commit_passes_git_fsck_strict() {
     assert!(objects.lines().count() > 5, "{objects}");
 }
 
+/// The `Migration-Registry` checksum of the built-in migrations alone.
+static BUILTIN_REGISTRY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let r = artifact_migrate::schema::Registry::with_builtins();
+    artifact_migrate::schema::checksum::registry_checksum(&r.migrations())
+});
+
 #[test]
 fn plain_git_reads_the_trailers() {
     let repo = populated();
@@ -128,6 +134,7 @@ fn plain_git_reads_the_trailers() {
         ("Migration-Manifests", "5"),
         ("Migration-Step", "1.0.0->1.2.0 3"),
         ("Migration-Step", "1.1.0->1.2.0 2"),
+        ("Migration-Registry", BUILTIN_REGISTRY.as_str()),
         ("Migration-Applied-At", APPLIED_AT),
         ("Migration-Tool", TOOL),
     ]
@@ -620,6 +627,7 @@ fn message_flag_sets_the_subject_and_keeps_the_trailers() {
             "Migration-Manifests",
             "Migration-Step",
             "Migration-Step",
+            "Migration-Registry",
             "Migration-Applied-At",
             "Migration-Tool"
         ]

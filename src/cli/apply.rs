@@ -2,7 +2,8 @@
 
 use serde::Serialize;
 
-use artifact_migrate::engine::{apply, ApplyOptions, Failure, PlanOptions};
+use artifact_migrate::engine::registry::uncommitted_definitions;
+use artifact_migrate::engine::{apply, ApplyOptions, EngineError, Failure, PlanOptions};
 use artifact_migrate::schema::Version;
 
 use crate::cli::progress::Bars;
@@ -52,7 +53,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         keep_going: args.keep_going,
         message: args.message,
     };
-    let r = apply(&repo, &cfg, &ctx.registry(), &opts, &bars)?;
+    let loaded = ctx.registry(&repo, &cfg)?;
+    let dirty_defs = uncommitted_definitions(&repo)?;
+    if !dirty_defs.is_empty() {
+        return Err(EngineError::UncommittedDefinitions(dirty_defs).into());
+    }
+    let r = apply(&repo, &cfg, &loaded.registry, &opts, &bars)?;
     let report = ApplyReportJson {
         commit: r.commit.map(|c| c.to_string()),
         branch: r.target_ref.refname.clone(),

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 
+use artifact_migrate::engine::EngineError;
 use artifact_migrate::schema::{describe_path, LintFinding};
 
 use crate::cli::Ctx;
@@ -18,6 +19,10 @@ struct Edge {
     from: String,
     to: String,
     changes: Vec<String>,
+    /// The definition file of a declarative migration (`null` for a built-in).
+    file: Option<String>,
+    checksum: String,
+    lossy: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -36,7 +41,57 @@ struct MigrationsReport {
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
-    let registry = ctx.registry();
+    // Inside a repository: its declarative migrations too; elsewhere the built-ins.
+    let loaded = match artifact_migrate::git::Repo::discover(&ctx.cwd) {
+        Ok(_) => {
+            let (repo, cfg, _) = ctx.open()?;
+            match ctx.registry(&repo, &cfg) {
+                Ok(l) => Some(l),
+                Err(e) if args.check => {
+                    // Broken definitions are what --check is for: report them as findings.
+                    let problems = match e.downcast_ref::<EngineError>() {
+                        Some(EngineError::Definitions(p)) => p.clone(),
+                        _ => return Err(e),
+                    };
+                    let findings: Vec<LintFinding> = problems
+                        .into_iter()
+                        .map(|problem| LintFinding {
+                            severity: "error",
+                            problem,
+                        })
+                        .collect();
+                    ctx.out
+                        .report(&serde_json::json!({ "findings": findings }), |o| {
+                            findings
+                                .iter()
+                                .map(|f| format!("{} {}\n", o.paint("error:", "31"), f.problem))
+                                .collect()
+                        })?;
+                    return Ok(1);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(_) => None,
+    };
+    let builtins;
+    let registry = match &loaded {
+        Some(l) => &l.registry,
+        None => {
+            builtins = artifact_migrate::schema::Registry::with_builtins();
+            &builtins
+        }
+    };
+    let mut findings = registry.lint();
+    if let Some(l) = &loaded {
+        // The declarative lint locates problems at file:line; keep those, drop duplicates.
+        for issue in &l.lint {
+            let f: LintFinding = issue.clone().into();
+            if !findings.iter().any(|x| f.problem.ends_with(&x.problem)) {
+                findings.push(f);
+            }
+        }
+    }
     let latest = registry.latest();
     let paths = match latest {
         Some(l) => registry
@@ -63,10 +118,13 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 from: m.from().to_string(),
                 to: m.to().to_string(),
                 changes: m.describe(),
+                file: m.source().map(str::to_string),
+                checksum: m.checksum(),
+                lossy: m.lossy(),
             })
             .collect(),
         paths,
-        findings: registry.lint(),
+        findings,
     };
     ctx.out.report(&report, |o| {
         let mut t = format!(
@@ -75,7 +133,11 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             report.latest.as_deref().unwrap_or("none")
         );
         for m in registry.migrations() {
-            t.push_str(&format!("  {}\n", m.id()));
+            let source = m
+                .source()
+                .map(|f| format!(" ({f}{})", if m.lossy() { ", lossy" } else { "" }))
+                .unwrap_or_default();
+            t.push_str(&format!("  {}{source}  {}\n", m.id(), m.checksum()));
             for c in m.describe() {
                 t.push_str(&format!("    - {c}\n"));
             }

@@ -19,9 +19,10 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use artifact_migrate::config::{normalize_root, Config};
+use artifact_migrate::engine::registry::{load_registry, LoadedRegistry, Source};
 use artifact_migrate::git::worktree::{finish_interrupted, Recovery};
 use artifact_migrate::git::Repo;
-use artifact_migrate::schema::{Registry, Version};
+use artifact_migrate::schema::Version;
 
 pub use output::{CliError, ErrorKind, Output};
 
@@ -106,9 +107,10 @@ impl Ctx {
         Ok((repo, cfg, recovery))
     }
 
-    /// The registry of this run.
-    pub fn registry(&self) -> Registry {
-        Registry::with_builtins()
+    /// The registry of this repository: built-ins, `.artifact-migrate/migrations/*.toml`
+    /// and `.artifact-migrate/schemas/*.json` (from the working tree, or HEAD in a bare one).
+    pub fn registry(&self, repo: &Repo, cfg: &Config) -> anyhow::Result<LoadedRegistry> {
+        Ok(load_registry(repo, cfg, Source::Worktree)?)
     }
 
     /// Turns command-line pathspecs (relative to the working directory) into

@@ -166,7 +166,10 @@ pub fn classify(err: &anyhow::Error) -> (ErrorKind, Option<String>) {
     if let Some(e) = err.downcast_ref::<EngineError>() {
         return match e {
             EngineError::DirtyManifests { paths } => (ErrorKind::Refused, paths.first().cloned()),
-            EngineError::RollbackRefused(_) => (ErrorKind::Refused, None),
+            EngineError::RollbackRefused(_) | EngineError::UncommittedDefinitions(_) => {
+                (ErrorKind::Refused, None)
+            }
+            EngineError::Definitions(_) => (ErrorKind::Environment, None),
             EngineError::UnknownTarget { .. } => (ErrorKind::Usage, None),
             EngineError::EmptyRegistry => (ErrorKind::Environment, None),
             EngineError::Git(g) => git_kind(g),

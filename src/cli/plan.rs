@@ -44,6 +44,8 @@ struct PlanReport {
     migrate: Vec<PlannedItem>,
     already_current: usize,
     failed: Vec<Failure>,
+    /// Lossy migrations this batch would run, one line per op that drops data.
+    warnings: Vec<String>,
     message: String,
 }
 
@@ -77,7 +79,22 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         pathspecs: specs,
         branch: args.branch,
     };
-    let p = plan(&repo, &cfg, &ctx.registry(), &opts, &bars)?;
+    let loaded = ctx.registry(&repo, &cfg)?;
+    let p = plan(&repo, &cfg, &loaded.registry, &opts, &bars)?;
+    let used: std::collections::BTreeSet<_> = p
+        .migrate
+        .iter()
+        .flat_map(|m| m.steps.iter().copied())
+        .collect();
+    let warnings: Vec<String> = used
+        .iter()
+        .filter_map(|id| loaded.declared(*id))
+        .flat_map(|d| {
+            d.lossy_reasons
+                .iter()
+                .map(move |r| format!("migration {} is lossy: {r}", d.id))
+        })
+        .collect();
     let report = PlanReport {
         target: p.target.to_string(),
         base: p.target_ref.base.to_string(),
@@ -85,9 +102,15 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         migrate: items(&p, args.diff)?,
         already_current: p.current.len(),
         failed: p.failed.clone(),
+        warnings,
         message: p.message.render(),
     };
     ctx.out.failures(&report.failed);
+    if !ctx.out.json {
+        for w in &report.warnings {
+            eprintln!("{} {w}", ctx.out.paint("warning:", "33"));
+        }
+    }
     ctx.out.report(&report, |_| {
         let mut t = String::new();
         if report.migrate.is_empty() && report.failed.is_empty() {

@@ -51,7 +51,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         .into());
     }
-    let registry = ctx.registry();
+    let loaded = ctx.registry(&repo, &cfg)?;
+    let registry = &loaded.registry;
     let target = match args.as_version {
         Some(v) => v,
         None => registry

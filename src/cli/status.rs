@@ -40,7 +40,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let specs = ctx.pathspecs(&repo, &args.pathspecs)?;
     let head = repo.head_commit()?;
     let bars = Bars::new(ctx.out.progress_enabled());
-    let s = survey(&repo, &cfg, &ctx.registry(), head, &specs, &bars)?;
+    let loaded = ctx.registry(&repo, &cfg)?;
+    let s = survey(&repo, &cfg, &loaded.registry, head, &specs, &bars)?;
     bars.start("working tree", 0);
     let state = manifest_state(&repo, &cfg, &s.manifests, |p| {
         artifact_migrate::git::scan::matches_pathspec(p, &specs)

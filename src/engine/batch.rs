@@ -23,6 +23,7 @@ use crate::git::scan::{matches_pathspec, scan_commit, TreeManifest};
 use crate::git::worktree::{dirty_paths, PendingFile, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
+use crate::schema::checksum::registry_checksum;
 use crate::schema::{Registry, StepId, Version};
 
 /// An error that stops a whole command (as opposed to one manifest failing).
@@ -40,6 +41,11 @@ pub enum EngineError {
     /// manifests changed since. The message says what to do instead.
     #[error("{0}")]
     RollbackRefused(String),
+    /// Migration or schema definitions that cannot be used, one `FILE:LINE: problem` each.
+    #[error("the migration definitions are wrong; fix them and run again:\n  {}", .0.join("\n  "))]
+    Definitions(Vec<String>),
+    #[error("migration definitions have uncommitted changes: commit them first, so the batch names definitions that are in git (nothing was changed): {}", .0.join(", "))]
+    UncommittedDefinitions(Vec<String>),
 }
 
 /// What to plan.
@@ -274,6 +280,7 @@ pub fn plan(
         failed: failed.len(),
         applied_at: batch.applied_at,
         tool: batch.tool,
+        registry: Some(registry_checksum(&registry.migrations())),
         subject: None,
     };
     Ok(BatchPlan {
@@ -466,6 +473,7 @@ pub fn apply(
         failed: failed.len(),
         applied_at: batch.applied_at,
         tool: batch.tool,
+        registry: Some(registry_checksum(&registry.migrations())),
         subject: opts.message.clone(),
     };
     let mut report = ApplyReport {

@@ -26,6 +26,8 @@ pub struct HistoryEntry {
     pub from_version: Version,
     pub to_version: Version,
     pub steps: Vec<StepId>,
+    /// The checksum of each step's definition, as applied (see `schema::checksum`).
+    pub migration_checksums: Vec<(StepId, String)>,
     pub changes: Vec<String>,
     pub applied_at: String,
     pub base_commit: String,

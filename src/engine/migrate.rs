@@ -6,6 +6,7 @@ use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY
 use crate::manifest::{
     canonical_json, sha256_prefixed, Document, Edit, EditError, Json, ParseError,
 };
+use crate::schema::validation::{describe_violations, SchemaSet};
 use crate::schema::{
     Migration, MigrationContext, Registry, RegistryError, StepId, Version, VersionError,
 };
@@ -62,6 +63,13 @@ pub enum ManifestError {
     ReservedField { migration: StepId, pointer: String },
     #[error("migration_history is not an array: fix the manifest by hand first")]
     HistoryNotArray,
+    #[error("after migration {migration} the manifest does not validate against the schema of {version} ({file}): {violations}")]
+    Schema {
+        migration: StepId,
+        version: Version,
+        file: String,
+        violations: String,
+    },
 }
 
 impl ManifestError {
@@ -82,6 +90,7 @@ impl ManifestError {
             | ManifestError::Edit { .. }
             | ManifestError::ReservedField { .. } => "transform",
             ManifestError::Invariant { .. } | ManifestError::HistoryNotArray => "invariant",
+            ManifestError::Schema { .. } => "schema",
         }
     }
 }
@@ -173,7 +182,15 @@ pub fn migrate_manifest(
     let mut value = original.clone();
     let mut changes = Vec::new();
     for m in &path_steps {
-        value = run_step(*m, &mut doc, value, &ctx, opts.protected, &mut changes)?;
+        value = run_step(
+            *m,
+            &mut doc,
+            value,
+            &ctx,
+            opts.protected,
+            opts.registry.schemas(),
+            &mut changes,
+        )?;
     }
     let without_history = {
         let mut v = value.clone();
@@ -184,6 +201,7 @@ pub fn migrate_manifest(
         from_version: from,
         to_version: opts.target,
         steps: path_steps.iter().map(|m| m.id()).collect(),
+        migration_checksums: path_steps.iter().map(|m| (m.id(), m.checksum())).collect(),
         changes: changes
             .iter()
             .map(|c: &ChangeNote| c.detail.clone())
@@ -238,6 +256,7 @@ fn run_step(
     before: Json,
     ctx: &MigrationContext<'_>,
     protected: &[String],
+    schemas: &SchemaSet,
     changes: &mut Vec<ChangeNote>,
 ) -> Result<Json, ManifestError> {
     let id = m.id();
@@ -296,6 +315,14 @@ fn run_step(
             migration: id,
             message: e.0,
         })?;
+    if let Err(v) = schemas.validate(m.to(), &after) {
+        return Err(ManifestError::Schema {
+            migration: id,
+            version: m.to(),
+            file: schemas.file(m.to()).unwrap_or_default().to_string(),
+            violations: describe_violations(&v),
+        });
+    }
     Ok(after)
 }
 

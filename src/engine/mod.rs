@@ -8,6 +8,7 @@ pub mod land;
 pub mod log;
 pub mod migrate;
 pub mod progress;
+pub mod registry;
 pub mod rollback;
 pub mod survey;
 pub mod verify;

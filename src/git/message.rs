@@ -13,6 +13,8 @@ pub mod keys {
     pub const APPLIED_AT: &str = "Migration-Applied-At";
     pub const TOOL: &str = "Migration-Tool";
     pub const ROLLBACK_OF: &str = "Migration-Rollback-Of";
+    pub const REGISTRY: &str = "Migration-Registry";
+    pub const ACCEPT: &str = "Migration-Accept";
 }
 
 /// One group of a batch: the manifests that went `from -> to` by the same steps.
@@ -37,6 +39,8 @@ pub struct BatchMessage {
     pub failed: usize,
     pub applied_at: String,
     pub tool: String,
+    /// The checksum of the whole registry the batch ran with (`schema::checksum`).
+    pub registry: Option<String>,
     /// `-m TEXT`: replaces the subject line.
     pub subject: Option<String>,
 }
@@ -117,6 +121,9 @@ impl BatchMessage {
                 g.count
             ));
         }
+        if let Some(r) = &self.registry {
+            m.push_str(&format!("{}: {}\n", keys::REGISTRY, r));
+        }
         m.push_str(&format!("{}: {}\n", keys::APPLIED_AT, self.applied_at));
         m.push_str(&format!("{}: {}\n", keys::TOOL, self.tool));
         m
@@ -173,6 +180,7 @@ mod tests {
             failed: 0,
             applied_at: "2026-11-24T19:00:00Z".into(),
             tool: "artifact-migrate 0.1.0".into(),
+            registry: None,
             subject: None,
         }
     }

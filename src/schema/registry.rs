@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::schema::builtin::builtins;
 use crate::schema::migration::{Migration, StepId};
+use crate::schema::validation::SchemaSet;
 use crate::schema::Version;
 
 /// Why a migration could not be registered, or a path not found.
@@ -30,6 +31,9 @@ pub enum RegistryError {
 /// The migrations known to this run: the built-ins plus any a library user registers.
 pub struct Registry {
     migrations: Vec<Box<dyn Migration>>,
+    /// JSON Schemas per version: a manifest a step leaves behind must validate against the
+    /// schema of that step's target version, where there is one.
+    schemas: SchemaSet,
 }
 
 /// One problem `migrations --check` reports.
@@ -51,7 +55,18 @@ impl Registry {
     pub fn empty() -> Self {
         Registry {
             migrations: Vec::new(),
+            schemas: SchemaSet::empty(),
         }
+    }
+
+    /// Sets the JSON Schemas manifests are validated against after each step.
+    pub fn set_schemas(&mut self, schemas: SchemaSet) {
+        self.schemas = schemas;
+    }
+
+    /// The JSON Schemas per version.
+    pub fn schemas(&self) -> &SchemaSet {
+        &self.schemas
     }
 
     /// A registry with the three built-in migrations.

@@ -1,0 +1,217 @@
+//! The registry of a repository: the built-ins plus the declarative migrations under
+//! `.artifact-migrate/migrations/`, the JSON Schemas under `.artifact-migrate/schemas/`, and
+//! the lint, run at load (errors refuse; warnings are for `migrations --check`).
+//!
+//! Definitions are read from the working tree when there is one (so a new migration can be
+//! previewed with `plan --diff` before it is committed) and from the commit's tree in a bare
+//! repository or for another revision. `apply` refuses uncommitted definitions: a batch must
+//! name definitions that are in git.
+
+use std::fs;
+use std::path::Path;
+
+use git2::{ObjectType, TreeWalkMode, TreeWalkResult};
+
+use crate::config::Config;
+use crate::engine::batch::EngineError;
+use crate::git::{GitError, Repo};
+use crate::ids::CommitId;
+use crate::schema::declarative::{
+    self, lint::LintIssue, lint::Severity, DeclarativeMigration, MIGRATIONS_DIR,
+};
+use crate::schema::validation::{SchemaSet, SCHEMAS_DIR};
+use crate::schema::{Migration, Registry, StepId};
+
+/// A declarative migration as the CLI shows it.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    pub id: StepId,
+    pub file: String,
+    pub lossy_reasons: Vec<String>,
+    pub checksum: String,
+}
+
+/// Everything a command needs to know about migrations and schemas.
+pub struct LoadedRegistry {
+    /// The migrations, with the schemas set.
+    pub registry: Registry,
+    pub declared: Vec<Declared>,
+    /// Lint warnings (errors refuse the load).
+    pub lint: Vec<LintIssue>,
+}
+
+impl LoadedRegistry {
+    /// The declarative migration for an edge, if it is one.
+    pub fn declared(&self, id: StepId) -> Option<&Declared> {
+        self.declared.iter().find(|d| d.id == id)
+    }
+}
+
+/// Where definitions are read from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// The working tree (or HEAD's tree in a bare repository).
+    Worktree,
+    /// The tree of this commit.
+    Commit(CommitId),
+}
+
+fn read_dir_files(
+    repo: &Repo,
+    source: Source,
+    dir: &str,
+    ext: &str,
+) -> Result<Vec<(String, Vec<u8>)>, GitError> {
+    let mut out = Vec::new();
+    let commit = match (source, repo.workdir()) {
+        (Source::Worktree, Some(wd)) => {
+            let abs = wd.join(dir);
+            let entries = match fs::read_dir(&abs) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                Err(e) => {
+                    return Err(GitError::Io {
+                        path: abs,
+                        source: e,
+                    })
+                }
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.ends_with(ext) && e.file_type().is_ok_and(|t| t.is_file()) {
+                    let bytes = fs::read(e.path()).map_err(GitError::io(e.path()))?;
+                    out.push((format!("{dir}/{name}"), bytes));
+                }
+            }
+            out.sort();
+            return Ok(out);
+        }
+        (Source::Worktree, None) => match repo.head_commit() {
+            Ok(c) => c,
+            Err(GitError::Unborn) => return Ok(out),
+            Err(e) => return Err(e),
+        },
+        (Source::Commit(c), _) => c,
+    };
+    let tree = repo
+        .git
+        .find_commit(commit.0)
+        .and_then(|c| c.tree())
+        .map_err(GitError::git(format!("read the tree of {commit}")))?;
+    let Ok(entry) = tree.get_path(Path::new(dir)) else {
+        return Ok(out);
+    };
+    let Ok(sub) = repo.git.find_tree(entry.id()) else {
+        return Ok(out);
+    };
+    let mut ids = Vec::new();
+    sub.walk(TreeWalkMode::PreOrder, |_, e| {
+        if let (Ok(name), Some(ObjectType::Blob)) = (e.name(), e.kind()) {
+            if name.ends_with(ext) {
+                ids.push((format!("{dir}/{name}"), e.id()));
+            }
+        }
+        TreeWalkResult::Skip
+    })
+    .map_err(GitError::git(format!("read {dir}")))?;
+    for (path, id) in ids {
+        let blob = repo
+            .git
+            .find_blob(id)
+            .map_err(GitError::git(format!("read {path}")))?;
+        out.push((path, blob.content().to_vec()));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Loads the registry of a repository: built-ins, declarative migrations (refused with every
+/// `FILE:LINE: problem` when a file is wrong or the lint finds an error) and schemas.
+pub fn load_registry(
+    repo: &Repo,
+    cfg: &Config,
+    source: Source,
+) -> Result<LoadedRegistry, EngineError> {
+    let files = read_dir_files(repo, source, MIGRATIONS_DIR, ".toml")?;
+    let mut texts = Vec::with_capacity(files.len());
+    let mut problems = Vec::new();
+    for (path, bytes) in files {
+        match String::from_utf8(bytes) {
+            Ok(t) => texts.push((path, t)),
+            Err(_) => problems.push(format!("{path}:1: not UTF-8 text")),
+        }
+    }
+    let declared: Vec<DeclarativeMigration> = match declarative::load(&texts, &cfg.protected) {
+        Ok(d) => d,
+        Err(errors) => {
+            problems.extend(errors.iter().map(|e| e.to_string()));
+            Vec::new()
+        }
+    };
+    let builtins = Registry::with_builtins();
+    let lint = declarative::lint::lint(&builtins.migrations(), &declared);
+    problems.extend(
+        lint.iter()
+            .filter(|l| l.severity == Severity::Error)
+            .map(|l| l.to_string()),
+    );
+    let schema_files = read_dir_files(repo, source, SCHEMAS_DIR, ".json")?;
+    let schemas = match SchemaSet::load(&schema_files) {
+        Ok(s) => s,
+        Err(errors) => {
+            problems.extend(errors.iter().map(|e| e.to_string()));
+            SchemaSet::empty()
+        }
+    };
+    if !problems.is_empty() {
+        return Err(EngineError::Definitions(problems));
+    }
+    let info: Vec<Declared> = declared
+        .iter()
+        .map(|d| Declared {
+            id: d.id(),
+            file: d.file().to_string(),
+            lossy_reasons: d.lossy_reasons(),
+            checksum: d.checksum(),
+        })
+        .collect();
+    let mut registry = builtins;
+    declarative::register(&mut registry, declared).map_err(|errors| {
+        EngineError::Definitions(errors.iter().map(|e| e.to_string()).collect())
+    })?;
+    registry.set_schemas(schemas);
+    let warnings = lint
+        .into_iter()
+        .filter(|l| l.severity != Severity::Error)
+        .collect();
+    Ok(LoadedRegistry {
+        registry,
+        declared: info,
+        lint: warnings,
+    })
+}
+
+/// Definition files under `.artifact-migrate/` that differ from HEAD (modified, staged or
+/// untracked): `apply` refuses them, since a batch must name committed definitions.
+pub fn uncommitted_definitions(repo: &Repo) -> Result<Vec<String>, GitError> {
+    if repo.workdir().is_none() {
+        return Ok(Vec::new());
+    }
+    let mut opts = git2::StatusOptions::new();
+    opts.include_untracked(true)
+        .recurse_untracked_dirs(true)
+        .pathspec(".artifact-migrate")
+        .include_ignored(false);
+    let statuses = repo
+        .git
+        .statuses(Some(&mut opts))
+        .map_err(GitError::git("read the status of .artifact-migrate"))?;
+    let mut out: Vec<String> = statuses
+        .iter()
+        .filter(|s| s.status() != git2::Status::CURRENT)
+        .filter_map(|s| s.path().ok().map(str::to_string))
+        .filter(|p| p.starts_with(MIGRATIONS_DIR) || p.starts_with(SCHEMAS_DIR))
+        .collect();
+    out.sort();
+    Ok(out)
+}
