@@ -65,7 +65,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         tool: tool_name(),
     };
     let opts = MigrateOptions {
-        registry: &registry,
+        registry,
         target,
         artifacts_root: &cfg.artifacts_root,
         protected: &cfg.protected,
