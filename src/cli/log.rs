@@ -50,6 +50,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                             .unwrap_or_default()
                     ));
                 }
+                "repair" => t.push_str("    repair: accepts a changed migration definition (see the commit's Migration-Accept trailer)\n"),
                 _ => t.push_str(&format!(
                     "    rollback of {}\n",
                     e.rollback_of

@@ -8,6 +8,7 @@ pub mod migrations;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod repair;
 pub mod rollback;
 pub mod show;
 pub mod status;
@@ -73,6 +74,8 @@ pub enum Command {
     Log(log::Args),
     /// Audit history and HEAD against the invariants, checksums and trailers.
     Verify(verify::Args),
+    /// Record an intended change of an applied migration's definition (verify accepts it).
+    Repair(repair::Args),
     /// A manifest migrated in memory; writes nothing.
     Show(show::Args),
     /// The registry: versions, edges, the path from each version to the latest.
@@ -196,6 +199,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Rollback(a) => rollback::run(&ctx, a),
         Command::Log(a) => log::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
+        Command::Repair(a) => repair::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Migrations(a) => migrations::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),

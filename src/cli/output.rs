@@ -170,7 +170,7 @@ pub fn classify(err: &anyhow::Error) -> (ErrorKind, Option<String>) {
                 (ErrorKind::Refused, None)
             }
             EngineError::Definitions(_) => (ErrorKind::Environment, None),
-            EngineError::UnknownTarget { .. } => (ErrorKind::Usage, None),
+            EngineError::UnknownTarget { .. } | EngineError::Usage(_) => (ErrorKind::Usage, None),
             EngineError::EmptyRegistry => (ErrorKind::Environment, None),
             EngineError::Git(g) => git_kind(g),
         };

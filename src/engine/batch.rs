@@ -41,6 +41,9 @@ pub enum EngineError {
     /// manifests changed since. The message says what to do instead.
     #[error("{0}")]
     RollbackRefused(String),
+    /// An argument that names nothing (an unknown migration, say).
+    #[error("{0}")]
+    Usage(String),
     /// Migration or schema definitions that cannot be used, one `FILE:LINE: problem` each.
     #[error("the migration definitions are wrong; fix them and run again:\n  {}", .0.join("\n  "))]
     Definitions(Vec<String>),

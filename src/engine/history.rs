@@ -50,6 +50,15 @@ impl HistoryEntry {
                 "steps".into(),
                 strs(self.steps.iter().map(|s| s.to_string()).collect()),
             ),
+            (
+                "migration_checksums".into(),
+                Json::object(
+                    self.migration_checksums
+                        .iter()
+                        .map(|(id, c)| (id.to_string(), Json::str(c.clone())))
+                        .collect(),
+                ),
+            ),
             ("changes".into(), strs(self.changes.clone())),
             ("applied_at".into(), Json::str(self.applied_at.clone())),
             ("base_commit".into(), Json::str(self.base_commit.clone())),

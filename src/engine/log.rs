@@ -22,7 +22,7 @@ pub struct LogStep {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
     pub commit: String,
-    /// `migration` or `rollback`.
+    /// `migration`, `rollback`, or `repair` (an accepted change of a migration definition).
     pub kind: &'static str,
     /// Committer date, RFC 3339 in the committer's offset.
     pub date: String,
@@ -44,7 +44,7 @@ pub fn log(repo: &Repo, tip: CommitId) -> Result<Vec<LogEntry>, EngineError> {
         .iter()
         .filter_map(|r| match &r.kind {
             RecordKind::Rollback { of } => Some((of.clone(), r.commit.to_string())),
-            RecordKind::Batch => None,
+            _ => None,
         })
         .collect();
     Ok(recs
@@ -72,6 +72,7 @@ pub fn log(repo: &Repo, tip: CommitId) -> Result<Vec<LogEntry>, EngineError> {
             let (kind, rollback_of) = match &r.kind {
                 RecordKind::Batch => ("migration", None),
                 RecordKind::Rollback { of } => ("rollback", Some(of.clone())),
+                RecordKind::Accept { .. } => ("repair", None),
             };
             LogEntry {
                 commit: r.commit.to_string(),

@@ -113,7 +113,7 @@ pub fn rollback(
         .iter()
         .filter_map(|r| match &r.kind {
             RecordKind::Rollback { of } => Some((of.clone(), r.commit)),
-            RecordKind::Batch => None,
+            _ => None,
         })
         .collect();
     let batch = choose(repo, &recs, &rolled_back, opts, &target)?;
@@ -292,7 +292,7 @@ fn later_changes_message(
         .iter()
         .filter_map(|r| match &r.kind {
             RecordKind::Rollback { of } => Some(of.as_str()),
-            RecordKind::Batch => None,
+            _ => None,
         })
         .collect();
     let later_batches: Vec<String> = recs

@@ -8,6 +8,8 @@
 //! entries are the ones the batches wrote, and its content has not drifted since.
 
 use std::collections::{BTreeMap, HashMap};
+
+use crate::engine::registry::{load_registry, Source};
 use std::path::Path;
 
 use git2::{Delta, Oid};
@@ -100,12 +102,31 @@ pub fn verify(
         .filter(|r| r.kind == RecordKind::Batch)
         .collect();
     progress.start("audit batches", batches.len() as u64);
+    // Each step's checksums as batches recorded them: step -> checksum -> batches (oldest last).
+    let mut applied: BTreeMap<String, BTreeMap<String, Vec<CommitId>>> = BTreeMap::new();
     for b in &batches {
         let (f, w) = audit_batch(repo, cfg, b)?;
         findings.extend(f);
+        for (_, (_, entry)) in &w {
+            if let Some(Json::Object(sums)) = entry.get("migration_checksums") {
+                for (step, sum) in sums {
+                    if let Json::String(sum) = sum {
+                        let batches = applied
+                            .entry(step.clone())
+                            .or_default()
+                            .entry(sum.clone())
+                            .or_default();
+                        if !batches.contains(&b.commit) {
+                            batches.push(b.commit);
+                        }
+                    }
+                }
+            }
+        }
         written.extend(w);
         progress.inc(1);
     }
+    findings.extend(audit_definitions(repo, cfg, rev, &recs, &applied));
     progress.finish();
     let mut rollbacks = 0;
     for r in &recs {
@@ -653,6 +674,78 @@ fn audit_current(
                 format!("drift: the content changed since its last recorded migration{since}"),
             ));
         }
+    }
+    out
+}
+
+/// A migration whose definition changed after batches applied it: the checksum at `rev`
+/// differs from the one the batches recorded, and no `repair --accept` reachable from `rev`
+/// accepted the new one. One finding per migration, naming its file and the batches.
+fn audit_definitions(
+    repo: &Repo,
+    cfg: &Config,
+    rev: CommitId,
+    recs: &[Record],
+    applied: &BTreeMap<String, BTreeMap<String, Vec<CommitId>>>,
+) -> Vec<Finding> {
+    if applied.is_empty() {
+        return Vec::new();
+    }
+    let loaded = match load_registry(repo, cfg, Source::Commit(rev)) {
+        Ok(l) => l,
+        Err(e) => {
+            return vec![finding(
+                rev,
+                None,
+                format!("the migration definitions at this revision cannot be loaded: {e}"),
+            )]
+        }
+    };
+    let accepted: std::collections::HashSet<(String, String)> = recs
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RecordKind::Accept { accepted } => Some(accepted.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut out = Vec::new();
+    for (step, sums) in applied {
+        let current = loaded
+            .registry
+            .migrations()
+            .into_iter()
+            .find(|m| m.id().to_string() == *step)
+            .map(|m| (m.checksum(), m.source().map(str::to_string)));
+        let Some((now, file)) = current else {
+            let batches: Vec<CommitId> = sums.values().flatten().copied().collect();
+            let names: Vec<String> = batches.iter().map(|c| c.short()).collect();
+            out.push(finding(batches[0], None, format!("migration {step}, applied by batch(es) {}, is no longer defined at this revision", names.join(", "))));
+            continue;
+        };
+        if accepted.contains(&(step.clone(), now.clone())) {
+            continue;
+        }
+        let changed: Vec<(&String, &Vec<CommitId>)> =
+            sums.iter().filter(|(sum, _)| **sum != now).collect();
+        if changed.is_empty() {
+            continue;
+        }
+        let batches: Vec<CommitId> = changed
+            .iter()
+            .flat_map(|(_, b)| b.iter().copied())
+            .collect();
+        let names: Vec<String> = batches.iter().map(|c| c.short()).collect();
+        let recorded: Vec<&str> = changed.iter().map(|(s, _)| s.as_str()).collect();
+        out.push(Finding {
+            commit: batches[0].to_string(),
+            path: file.clone(),
+            problem: format!(
+                "migration {step} changed after batch(es) {} applied it (recorded {}, now {now}); if the change is intended, record it with `artifact-migrate repair --accept {step}`",
+                names.join(", "),
+                recorded.join(", ")
+            ),
+        });
     }
     out
 }

@@ -13,6 +13,8 @@ pub enum RecordKind {
     Batch,
     /// A rollback of the batch named.
     Rollback { of: String },
+    /// `repair --accept`: the changed definitions it accepts, `(step, checksum)`.
+    Accept { accepted: Vec<(String, String)> },
 }
 
 /// A migration batch or rollback commit, as read from history.
@@ -58,6 +60,17 @@ pub fn classify(message: &str) -> Option<(RecordKind, Vec<(String, String)>)> {
     }
     if trailer(&t, keys::TARGET).is_some() {
         return Some((RecordKind::Batch, t));
+    }
+    let accepted: Vec<(String, String)> = t
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case(keys::ACCEPT))
+        .filter_map(|(_, v)| {
+            v.split_once(' ')
+                .map(|(a, b)| (a.to_string(), b.trim().to_string()))
+        })
+        .collect();
+    if !accepted.is_empty() {
+        return Some((RecordKind::Accept { accepted }, t));
     }
     None
 }

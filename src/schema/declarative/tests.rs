@@ -519,7 +519,7 @@ fn the_example_migrates_the_1_2_0_sample_changing_only_its_lines() {
     // The history entry goes to its sorted place, in the file's style.
     assert!(
         out.bytes.contains(
-            "  \"meta\": {},\n  \"migration_history\": [\n    {\n      \"from_version\": \"1.2.0\",\n      \"to_version\": \"1.3.0\",\n      \"steps\": [\n        \"1.2.0->1.3.0\"\n      ],\n      \"changes\": [\n        \"Rename generation_metadata.model to generation_metadata.model_name\",\n        \"Add review_status (\\\"unreviewed\\\")\"\n      ],"
+            &format!("  \"meta\": {{}},\n  \"migration_history\": [\n    {{\n      \"from_version\": \"1.2.0\",\n      \"to_version\": \"1.3.0\",\n      \"steps\": [\n        \"1.2.0->1.3.0\"\n      ],\n      \"migration_checksums\": {{\n        \"1.2.0->1.3.0\": \"{}\"\n      }},\n      \"changes\": [\n        \"Rename generation_metadata.model to generation_metadata.model_name\",\n        \"Add review_status (\\\"unreviewed\\\")\"\n      ],", example_checksum())
         ),
         "{}",
         out.bytes
@@ -1060,7 +1060,21 @@ fn a_declarative_twin_in_the_registry_gives_the_engine_the_same_bytes() {
         let b = run(&twin, &relabelled, "1.2.0");
         match (a, b) {
             (Ok(a), Ok(b)) => {
-                assert_eq!(b.bytes, a.bytes, "{name}");
+                // Same edits, same bytes: only the recorded checksum of the step's definition differs.
+                let sum = |r: &Registry| {
+                    r.migrations()
+                        .iter()
+                        .find(|m| m.id().to_string() == "1.1.0->1.2.0")
+                        .map(|m| m.checksum())
+                        .unwrap_or_default()
+                };
+                let (ca, cb) = (sum(&builtin), sum(&twin));
+                assert_ne!(ca, cb);
+                assert_eq!(
+                    b.bytes.replace(&cb, "CHECKSUM"),
+                    a.bytes.replace(&ca, "CHECKSUM"),
+                    "{name}"
+                );
                 compared += 1;
             }
             (Err(a), Err(b)) => assert_eq!(b.to_string(), a.to_string(), "{name}"),
@@ -1448,4 +1462,14 @@ mod model {
             }
         }
     }
+}
+
+/// The checksum of the EXAMPLE migration, as history records it.
+fn example_checksum() -> String {
+    registry_with(EXAMPLE)
+        .migrations()
+        .iter()
+        .find(|m| m.id().to_string() == "1.2.0->1.3.0")
+        .map(|m| m.checksum())
+        .unwrap_or_default()
 }
