@@ -240,13 +240,15 @@ print('sha256:' + hashlib.sha256(canon(doc).encode('utf-8')).hexdigest())"#,
 }
 
 /// Compares with `fixtures/styles/expected/NAME`, whose `{BASE}`, `{BEFORE}` and `{AFTER}`
-/// stand for the base commit and the two checksums.
+/// stand for the base commit and the two checksums, and `{MIGRATION}` for the checksum of
+/// the built-in 1.0.0->1.2.0 definition.
 fn assert_matches_expected(m: &Migrated, name: &str) {
     let template = String::from_utf8(fixture(&format!("styles/expected/{name}"))).unwrap();
     let expected = template
         .replace("{BASE}", &m.repo.rev("HEAD~1"))
         .replace("{BEFORE}", &sha256_hex(&m.old))
-        .replace("{AFTER}", &python_checksum_after_as_written(&m.new));
+        .replace("{AFTER}", &python_checksum_after_as_written(&m.new))
+        .replace("{MIGRATION}", &builtin_checksum("1.0.0->1.2.0"));
     assert_eq!(
         m.new_str(),
         expected,
@@ -524,4 +526,14 @@ fn the_byte_check_catches_respelled_numbers_and_escapes() {
         "{\"a\": \"\u{fc}\", \"b\": 2}".as_bytes()
     ));
     assert!(is_subsequence(b"{\"a\": 1.0}", b"{\"a\": 1.0, \"b\": 2}"));
+}
+
+/// The checksum of a built-in migration's definition.
+fn builtin_checksum(step: &str) -> String {
+    artifact_migrate::schema::Registry::with_builtins()
+        .migrations()
+        .iter()
+        .find(|m| m.id().to_string() == step)
+        .map(|m| m.checksum())
+        .unwrap_or_default()
 }
