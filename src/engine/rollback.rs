@@ -11,6 +11,7 @@ use crate::engine::batch::EngineError;
 use crate::engine::land::{check_no_filters, land};
 use crate::engine::progress::Progress;
 use crate::fault;
+use crate::git::diff::tree_changes;
 use crate::git::history::{commits_since, records, Record, RecordKind};
 use crate::git::identity::Identity;
 use crate::git::message::keys;
@@ -124,34 +125,22 @@ pub fn rollback(
             batch.parents.len()
         )));
     };
-    let tree_of = |c: CommitId| {
-        repo.git
-            .find_commit(c.0)
-            .and_then(|c| c.tree())
-            .map_err(GitError::git(format!("read the tree of {c}")))
-    };
-    let (parent_tree, batch_tree, tip_tree) =
-        (tree_of(parent)?, tree_of(batch.commit)?, tree_of(tip)?);
-    let diff = repo
-        .git
-        .diff_tree_to_tree(Some(&parent_tree), Some(&batch_tree), None)
-        .map_err(GitError::git("compare the batch with its parent"))?;
+    let tip_tree = repo.tree_of(tip)?;
     let mut restores = Vec::new();
-    for d in diff.deltas() {
-        let path = d
-            .new_file()
-            .path()
-            .or(d.old_file().path())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if d.status() != Delta::Modified {
-            return Err(refused(format!("batch {} does not only modify files ({path} is {:?}); revert it by hand with `git revert`", short(batch.commit), d.status())));
+    for c in tree_changes(repo, Some(parent), batch.commit)? {
+        if c.status != Delta::Modified {
+            return Err(refused(format!(
+                "batch {} does not only modify files ({} is {:?}); revert it by hand with `git revert`",
+                short(batch.commit),
+                c.path,
+                c.status
+            )));
         }
         restores.push(Restore {
-            path: RepoPath::new(path),
-            before: d.old_file().id(),
-            after: d.new_file().id(),
-            mode: u32::from(d.new_file().mode()) as i32,
+            path: RepoPath::new(c.path),
+            before: c.old_id,
+            after: c.new_id,
+            mode: c.new_mode,
         });
     }
     // Later changes: a path whose blob at the tip is not the batch's.
@@ -259,30 +248,15 @@ fn later_changes_message(
     let mut by_path: BTreeMap<String, Vec<CommitId>> = BTreeMap::new();
     let mut touching: BTreeSet<CommitId> = BTreeSet::new();
     for c in commits_since(repo, tip, batch.commit)? {
-        let commit = repo
+        let parent = repo
             .git
             .find_commit(c.0)
-            .map_err(GitError::git(format!("read commit {c}")))?;
-        let tree = commit.tree().map_err(GitError::git("read a tree"))?;
-        let parent_tree = match commit.parent(0) {
-            Ok(p) => Some(p.tree().map_err(GitError::git("read a tree"))?),
-            Err(_) => None,
-        };
-        let diff = repo
-            .git
-            .diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), None)
-            .map_err(GitError::git("compare a commit with its parent"))?;
-        for d in diff.deltas() {
-            let Some(p) = d
-                .new_file()
-                .path()
-                .or(d.old_file().path())
-                .map(|p| p.to_string_lossy().into_owned())
-            else {
-                continue;
-            };
-            if wanted.contains(p.as_str()) {
-                by_path.entry(p).or_default().push(c);
+            .ok()
+            .and_then(|commit| commit.parent_id(0).ok())
+            .map(CommitId);
+        for change in tree_changes(repo, parent, c)? {
+            if wanted.contains(change.path.as_str()) {
+                by_path.entry(change.path).or_default().push(c);
                 touching.insert(c);
             }
         }

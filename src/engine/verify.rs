@@ -21,6 +21,7 @@ use crate::engine::batch::EngineError;
 use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
 use crate::engine::migrate::parse_manifest;
 use crate::engine::progress::Progress;
+use crate::git::diff::tree_changes;
 use crate::git::history::{records, Record, RecordKind};
 use crate::git::message::keys;
 use crate::git::scan::{is_manifest_path, scan_commit};
@@ -172,32 +173,16 @@ fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, W
         ));
         return Ok((out, Vec::new()));
     };
-    let tree_of = |c: CommitId| {
-        repo.git
-            .find_commit(c.0)
-            .and_then(|c| c.tree())
-            .map_err(GitError::git(format!("read the tree of {c}")))
-    };
-    let (pt, bt) = (tree_of(parent)?, tree_of(b.commit)?);
-    let diff = repo
-        .git
-        .diff_tree_to_tree(Some(&pt), Some(&bt), None)
-        .map_err(GitError::git("compare a batch with its parent"))?;
     let mut changed = Vec::new();
-    for d in diff.deltas() {
-        let path = d
-            .new_file()
-            .path()
-            .or(d.old_file().path())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if d.status() != Delta::Modified {
+    for d in tree_changes(repo, Some(parent), b.commit)? {
+        let path = d.path.clone();
+        if d.status != Delta::Modified {
             out.push(finding(
                 b.commit,
                 Some(&path),
                 format!(
                     "the batch {} this path; a batch may only modify manifests",
-                    match d.status() {
+                    match d.status {
                         Delta::Added => "added",
                         Delta::Deleted => "deleted",
                         _ => "renamed or retyped",
@@ -211,8 +196,8 @@ fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, W
             continue;
         }
         changed.push(Changed {
-            before: blob_bytes(repo, d.old_file().id())?,
-            after: blob_bytes(repo, d.new_file().id())?,
+            before: blob_bytes(repo, d.old_id)?,
+            after: blob_bytes(repo, d.new_id)?,
             path,
             at_base: None,
         });
@@ -484,32 +469,12 @@ fn audit_rollback(
         ));
         return Ok(out);
     };
-    let tree_of = |c: CommitId| {
-        repo.git
-            .find_commit(c.0)
-            .and_then(|c| c.tree())
-            .map_err(GitError::git(format!("read the tree of {c}")))
-    };
-    let (bp, bt, rp, rt) = (
-        tree_of(*bparent)?,
-        tree_of(batch.commit)?,
-        tree_of(*rparent)?,
-        tree_of(r.commit)?,
-    );
-    let batch_diff = repo
-        .git
-        .diff_tree_to_tree(Some(&bp), Some(&bt), None)
-        .map_err(GitError::git("compare trees"))?;
-    let mut expected: BTreeMap<String, Oid> = BTreeMap::new();
-    for d in batch_diff.deltas() {
-        if let Some(p) = d.old_file().path() {
-            expected.insert(p.to_string_lossy().into_owned(), d.old_file().id());
-        }
-    }
-    let diff = repo
-        .git
-        .diff_tree_to_tree(Some(&rp), Some(&rt), None)
-        .map_err(GitError::git("compare trees"))?;
+    let rt = repo.tree_of(r.commit)?;
+    let expected: BTreeMap<String, Oid> = tree_changes(repo, Some(*bparent), batch.commit)?
+        .into_iter()
+        .map(|d| (d.path, d.old_id))
+        .collect();
+    let diff = tree_changes(repo, Some(*rparent), r.commit)?;
     match r.trailer(keys::MANIFESTS).map(str::parse::<usize>) {
         Some(Ok(n)) if n == expected.len() => {}
         Some(Ok(n)) => out.push(finding(
@@ -528,15 +493,10 @@ fn audit_rollback(
         )),
     }
     let mut seen = 0;
-    for d in diff.deltas() {
-        let path = d
-            .new_file()
-            .path()
-            .or(d.old_file().path())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    for d in &diff {
+        let path = d.path.clone();
         match expected.get(&path) {
-            Some(id) if *id == d.new_file().id() && d.status() == Delta::Modified => seen += 1,
+            Some(id) if *id == d.new_id && d.status == Delta::Modified => seen += 1,
             Some(_) => out.push(finding(
                 r.commit,
                 Some(&path),
@@ -556,15 +516,9 @@ fn audit_rollback(
         }
     }
     if seen != expected.len() {
-        let restored: std::collections::BTreeSet<String> = diff
-            .deltas()
-            .filter_map(|d| {
-                d.new_file()
-                    .path()
-                    .map(|p| p.to_string_lossy().into_owned())
-            })
-            .collect();
-        for p in expected.keys().filter(|p| !restored.contains(*p)) {
+        let restored: std::collections::BTreeSet<&str> =
+            diff.iter().map(|d| d.path.as_str()).collect();
+        for p in expected.keys().filter(|p| !restored.contains(p.as_str())) {
             // Unchanged because it already had the old bytes is impossible for a clean revert.
             if rt.get_path(Path::new(p)).map(|e| e.id()).ok() != expected.get(p).copied() {
                 out.push(finding(

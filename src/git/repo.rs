@@ -234,6 +234,14 @@ impl Repo {
         }
     }
 
+    /// The tree of a commit.
+    pub fn tree_of(&self, commit: CommitId) -> Result<git2::Tree<'_>, GitError> {
+        self.git
+            .find_commit(commit.0)
+            .and_then(|c| c.tree())
+            .map_err(GitError::git(format!("read the tree of {commit}")))
+    }
+
     /// The bytes of a file in a commit's tree, if it is a blob there.
     pub fn read_path(&self, commit: CommitId, path: &str) -> Option<Vec<u8>> {
         self.read_entry(commit, path).map(|(bytes, _)| bytes)

@@ -572,31 +572,14 @@ pub fn changed_files(
     old: CommitId,
     new: CommitId,
 ) -> Result<Vec<PendingFile>, GitError> {
-    let tree = |c: CommitId| {
-        repo.git
-            .find_commit(c.0)
-            .and_then(|c| c.tree())
-            .map_err(GitError::git(format!("read the tree of {c}")))
-    };
-    let (ot, nt) = (tree(old)?, tree(new)?);
-    let diff = repo
-        .git
-        .diff_tree_to_tree(Some(&ot), Some(&nt), None)
-        .map_err(GitError::git("compare two trees"))?;
-    let mut out = Vec::new();
-    for d in diff.deltas() {
-        if d.status() != git2::Delta::Modified {
-            continue;
-        }
-        let Some(p) = d.new_file().path() else {
-            continue;
-        };
-        out.push(PendingFile {
-            path: RepoPath::new(p.to_string_lossy().into_owned()),
-            old: d.old_file().id(),
-            new: d.new_file().id(),
-            mode: u32::from(d.new_file().mode()) as i32,
-        });
-    }
-    Ok(out)
+    Ok(crate::git::diff::tree_changes(repo, Some(old), new)?
+        .into_iter()
+        .filter(|c| c.status == git2::Delta::Modified)
+        .map(|c| PendingFile {
+            path: RepoPath::new(c.path),
+            old: c.old_id,
+            new: c.new_id,
+            mode: c.new_mode,
+        })
+        .collect())
 }
