@@ -2,7 +2,6 @@
 //! JSON), landed with the same transaction as `apply`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 
 use git2::{Delta, Oid};
 
@@ -125,7 +124,7 @@ pub fn rollback(
             batch.parents.len()
         )));
     };
-    let tip_tree = repo.tree_of(tip)?;
+    progress.start("compare trees", 0);
     let mut restores = Vec::new();
     for c in tree_changes(repo, Some(parent), batch.commit)? {
         if c.status != Delta::Modified {
@@ -143,23 +142,28 @@ pub fn rollback(
             mode: c.new_mode,
         });
     }
-    // Later changes: a path whose blob at the tip is not the batch's.
+    // Later changes: a path of the batch whose blob at the tip is not the batch's. One diff of
+    // the batch's tree against the tip's (nothing at all when the batch is the tip).
+    let since: BTreeSet<String> = if tip == batch.commit {
+        BTreeSet::new()
+    } else {
+        tree_changes(repo, Some(batch.commit), tip)?
+            .into_iter()
+            .map(|c| c.path)
+            .collect()
+    };
     let changed: Vec<&Restore> = restores
         .iter()
-        .filter(|r| {
-            tip_tree
-                .get_path(Path::new(r.path.as_str()))
-                .map(|e| e.id())
-                .ok()
-                != Some(r.after)
-        })
+        .filter(|r| since.contains(r.path.as_str()))
         .collect();
+    progress.finish();
     if !changed.is_empty() {
         return Err(refused(later_changes_message(
             repo, batch, tip, &recs, &changed,
         )?));
     }
     if target.checked_out {
+        progress.start("check dirty", 0);
         let in_scope: Vec<(RepoPath, Oid)> =
             restores.iter().map(|r| (r.path.clone(), r.after)).collect();
         let scan = scan_commit(repo, tip, cfg)?;
@@ -169,6 +173,7 @@ pub fn rollback(
             scan.has_gitattributes,
         )?;
         let dirty = dirty_paths(repo, &in_scope)?;
+        progress.finish();
         if !dirty.is_empty() {
             return Err(EngineError::DirtyManifests { paths: dirty });
         }

@@ -545,8 +545,10 @@ impl Parser<'_> {
         self.enter(depth)?;
         let start = self.pos;
         self.pos += 1;
-        let mut members = Vec::new();
-        let mut seen = HashSet::new();
+        let mut members: Vec<Member> = Vec::new();
+        // Duplicate keys: a linear look over the few members a manifest object has; a set
+        // only for large objects.
+        let mut seen: Option<HashSet<String>> = None;
         self.skip_ws();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -568,7 +570,17 @@ impl Parser<'_> {
             let key_start = self.pos;
             let key = self.string()?;
             let key_end = self.pos;
-            if !seen.insert(key.clone()) {
+            let duplicate = match &mut seen {
+                Some(set) => !set.insert(key.clone()),
+                None if members.len() < 32 => members.iter().any(|m| m.key == key),
+                None => {
+                    let mut set: HashSet<String> = members.iter().map(|m| m.key.clone()).collect();
+                    let dup = !set.insert(key.clone());
+                    seen = Some(set);
+                    dup
+                }
+            };
+            if duplicate {
                 return Err(self.err(ParseErrorKind::DuplicateKey(key), key_start));
             }
             self.skip_ws();
