@@ -192,7 +192,8 @@ fn scope(
     })
 }
 
-/// Reads the blobs of some manifests (libgit2 handles are used from one thread).
+/// Reads the blobs of some manifests. One thread: measured, per-thread libgit2 handles
+/// reading in parallel were slower (7.0 s against 5.3 s for 100k loose objects).
 fn read_blobs(repo: &Repo, entries: &[TreeManifest]) -> Result<Vec<Vec<u8>>, GitError> {
     entries
         .iter()
@@ -359,6 +360,37 @@ enum Streamed {
     Failed(Failure),
 }
 
+/// Migrates and compresses one round of manifests, in parallel.
+fn transform_round(
+    chunk: &[TreeManifest],
+    blobs: Vec<Vec<u8>>,
+    mopts: &MigrateOptions<'_>,
+    batch: &BatchInfo,
+) -> Vec<Result<Streamed, GitError>> {
+    chunk
+        .par_iter()
+        .zip(blobs)
+        .map(|(e, bytes)| {
+            Ok(
+                match migrate_manifest(&bytes, e.path.as_str(), mopts, batch) {
+                    Ok(Outcome::Current(_)) => Streamed::Current,
+                    Ok(Outcome::Migrated(m)) => {
+                        let m = *m;
+                        Streamed::Migrated {
+                            blob: compress(git2::ObjectType::Blob, &m.bytes)?,
+                            from: m.from,
+                            to: m.to,
+                            steps: m.steps,
+                            changes: m.changes,
+                        }
+                    }
+                    Err(err) => Streamed::Failed(Failure::new(&e.path, &err)),
+                },
+            )
+        })
+        .collect()
+}
+
 /// Applies a batch: refuses dirty manifests, then streams the manifests in rounds (read,
 /// transform and compress in parallel, append the new blobs to the batch's pack), so memory
 /// stays bounded whatever the corpus size; then writes the trees and the commit into the
@@ -412,30 +444,28 @@ pub fn apply(
     let mut groups = Groups::default();
     let mut already_current = 0;
     progress.start("transform", manifests.len() as u64);
-    for chunk in manifests.chunks(CHUNK) {
-        let blobs = read_blobs(repo, chunk)?;
-        let results: Vec<Result<Streamed, GitError>> = chunk
-            .par_iter()
-            .zip(blobs)
-            .map(|(e, bytes)| {
-                Ok(
-                    match migrate_manifest(&bytes, e.path.as_str(), &mopts, &batch) {
-                        Ok(Outcome::Current(_)) => Streamed::Current,
-                        Ok(Outcome::Migrated(m)) => {
-                            let m = *m;
-                            Streamed::Migrated {
-                                blob: compress(git2::ObjectType::Blob, &m.bytes)?,
-                                from: m.from,
-                                to: m.to,
-                                steps: m.steps,
-                                changes: m.changes,
-                            }
-                        }
-                        Err(err) => Streamed::Failed(Failure::new(&e.path, &err)),
-                    },
-                )
-            })
-            .collect();
+    // Pipelined: while the pool transforms one round, this thread reads the next round's
+    // blobs (libgit2 reads stay on this thread).
+    let chunks: Vec<&[TreeManifest]> = manifests.chunks(CHUNK).collect();
+    let mut next = match chunks.first() {
+        Some(c) => read_blobs(repo, c)?,
+        None => Vec::new(),
+    };
+    for (i, chunk) in chunks.iter().enumerate() {
+        let blobs = std::mem::take(&mut next);
+        let mut transformed: Vec<Result<Streamed, GitError>> = Vec::new();
+        let mut read_next: Result<Vec<Vec<u8>>, GitError> = Ok(Vec::new());
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| {
+                transformed = transform_round(chunk, blobs, &mopts, &batch);
+            });
+            if let Some(c) = chunks.get(i + 1) {
+                read_next = read_blobs(repo, c);
+            }
+        });
+        next = read_next?;
+        let results = transformed;
+        let chunk: &[TreeManifest] = chunk;
         for (e, r) in chunk.iter().zip(results) {
             match r? {
                 Streamed::Current => already_current += 1,
