@@ -111,3 +111,32 @@ fn the_formats_script_agrees_on_numbers_python_would_respell() {
     );
     assert!(ok, "{text}");
 }
+
+#[test]
+fn the_demo_seed_commit_honours_source_date_epoch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("d");
+    let out = bin()
+        .arg("demo")
+        .arg(&dir)
+        .env("SOURCE_DATE_EPOCH", "1767261600")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = Command::new("git")
+        .arg("-C")
+        .arg(&dir)
+        .args(["log", "--reverse", "--format=%ct %at"])
+        .output()
+        .unwrap();
+    let first = String::from_utf8_lossy(&log.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(first, "1767261600 1767261600");
+}

@@ -8,6 +8,8 @@ use std::process::Command;
 
 use anyhow::{bail, Context as _};
 
+use artifact_migrate::git::identity::Identity;
+
 use crate::cli::{CliError, Ctx};
 
 // The walk-through's output: a reader that stops early (`| head`) ends it quietly.
@@ -118,7 +120,12 @@ pub fn build_sample_repo(root: &Path) -> anyhow::Result<()> {
     let tree = repo
         .find_tree(index.write_tree().context("write the tree")?)
         .context("read the tree")?;
-    let sig = repo.signature().context("read the demo identity")?;
+    // The demo's own identity, dated like a batch would be (SOURCE_DATE_EPOCH honoured), so
+    // a demo run with a fixed epoch gives the same commits every time.
+    let wrapped = artifact_migrate::git::Repo::open(root)?;
+    let sig = Identity::from_env(&wrapped)
+        .context("read the demo identity")?
+        .committer;
     repo.commit(
         Some("HEAD"),
         &sig,

@@ -3,8 +3,10 @@
 
 pub mod apply;
 pub mod demo;
+pub mod hook;
 pub mod log;
 pub mod migrations;
+pub mod new;
 pub mod output;
 pub mod plan;
 pub mod progress;
@@ -12,6 +14,7 @@ pub mod repair;
 pub mod rollback;
 pub mod show;
 pub mod status;
+pub mod validate;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -80,6 +83,12 @@ pub enum Command {
     Show(show::Args),
     /// The registry: versions, edges, the path from each version to the latest.
     Migrations(migrations::Args),
+    /// Check manifests against the JSON Schema of their own version (HEAD's, or the staged ones).
+    Validate(validate::Args),
+    /// Install or remove the git pre-commit hook that validates staged manifests.
+    Hook(hook::Args),
+    /// Scaffold a declarative migration file FROM-TO.toml, with every kind of op in comments.
+    New(new::Args),
     /// Build a sample artifacts repository and walk through the main job on it.
     Demo(demo::Args),
 }
@@ -202,6 +211,9 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Repair(a) => repair::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Migrations(a) => migrations::run(&ctx, a),
+        Command::Validate(a) => validate::run(&ctx, a),
+        Command::Hook(a) => hook::run(&ctx, a),
+        Command::New(a) => new::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
     }
 }

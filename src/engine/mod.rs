@@ -12,6 +12,7 @@ pub mod registry;
 pub mod repair;
 pub mod rollback;
 pub mod survey;
+pub mod validate;
 pub mod verify;
 
 pub use batch::{
