@@ -10,7 +10,21 @@ use clap::Parser;
 use crate::cli::output::{classify, print_error};
 use crate::cli::{Cli, ErrorKind};
 
+/// Bounds libgit2's own memory: how much of the pack files it keeps mapped and how many
+/// objects it caches. Its defaults (8 GiB of mappings on 64-bit, 256 MiB of cache) let a
+/// million-manifest batch grow past a gigabyte of resident memory.
+fn limit_libgit2_memory() {
+    // SAFETY: these set global libgit2 options; they run first in main, before any thread or
+    // repository exists, which is the usage libgit2 documents.
+    unsafe {
+        let _ = git2::opts::set_mwindow_mapped_limit(256 << 20);
+        let _ = git2::opts::set_mwindow_size(32 << 20);
+        let _ = git2::opts::set_cache_max_size(96 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    limit_libgit2_memory();
     let argv: Vec<String> = std::env::args().collect();
     let json = argv.iter().any(|a| a == "--json");
     let cli = match Cli::try_parse_from(&argv) {
