@@ -15,6 +15,7 @@ use crate::engine::migrate::{
 };
 use crate::engine::progress::Progress;
 use crate::fault;
+use crate::git::cache::{CachedVersion, VersionCache};
 use crate::git::identity::Identity;
 use crate::git::message::{BatchMessage, StepGroup};
 use crate::git::objects::{pack_dir, write_commit, CommitRequest, FileUpdate};
@@ -442,7 +443,14 @@ pub fn apply(
     let mut updates: Vec<FileUpdate> = Vec::new();
     let mut pending: Vec<PendingFile> = Vec::new();
     let mut groups = Groups::default();
-    let mut already_current = 0;
+    // Manifests the version cache knows to be at the target need not be read at all (a second
+    // apply, or one after `status`, reads nothing it does not have to).
+    let mut cache = VersionCache::load(repo);
+    let target_text = target.to_string();
+    let (known_current, manifests): (Vec<TreeManifest>, Vec<TreeManifest>) = manifests
+        .into_iter()
+        .partition(|m| matches!(cache.get(m.blob), Some(CachedVersion::Version(Some(v))) if v == target_text));
+    let mut already_current = known_current.len();
     progress.start("transform", manifests.len() as u64);
     // Pipelined: while the pool transforms one round, this thread reads the next round's
     // blobs (libgit2 reads stay on this thread).
@@ -509,6 +517,10 @@ pub fn apply(
         registry: Some(registry_checksum(&registry.migrations())),
         subject: opts.message.clone(),
     };
+    for u in &updates {
+        cache.insert(u.blob, CachedVersion::Version(Some(target_text.clone())));
+    }
+    cache.save();
     let mut report = ApplyReport {
         commit: None,
         target,
