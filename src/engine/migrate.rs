@@ -1,11 +1,9 @@
 //! Migrating one manifest: bytes in, bytes and a record of what changed out. Pure: no git,
 //! no file system, so the property tests can hammer it.
 
-use crate::engine::history::{BatchInfo, HistoryEntry};
+use crate::engine::history::{checksum_after, BatchInfo, HistoryEntry};
 use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
-use crate::manifest::{
-    canonical_json, sha256_prefixed, Document, Edit, EditError, Json, ParseError,
-};
+use crate::manifest::{sha256_prefixed, Document, Edit, EditError, Json, ParseError};
 use crate::schema::validation::{describe_violations, SchemaSet};
 use crate::schema::{
     Migration, MigrationContext, Registry, RegistryError, StepId, Version, VersionError,
@@ -121,17 +119,6 @@ pub enum Outcome {
     Migrated(Box<Migrated>),
 }
 
-fn type_name(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-}
-
 /// A Git LFS pointer file instead of the content it points to.
 pub fn is_lfs_pointer(bytes: &[u8]) -> bool {
     bytes.starts_with(b"version https://git-lfs.github.com/spec/")
@@ -142,7 +129,7 @@ pub fn read_version(doc: &Json) -> Result<Version, ManifestError> {
     match doc.get("schema_version") {
         None => Ok(IMPLICIT_VERSION),
         Some(Json::String(s)) => Ok(s.parse()?),
-        Some(other) => Err(ManifestError::VersionNotString(type_name(other))),
+        Some(other) => Err(ManifestError::VersionNotString(other.type_name())),
     }
 }
 
@@ -154,7 +141,7 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<(Document, Json), ManifestError> {
     let doc = Document::parse(bytes)?;
     let value = doc.value();
     if !matches!(value, Json::Object(_)) {
-        return Err(ManifestError::NotAnObject(type_name(&value)));
+        return Err(ManifestError::NotAnObject(value.type_name()));
     }
     Ok((doc, value))
 }
@@ -192,11 +179,6 @@ pub fn migrate_manifest(
             &mut changes,
         )?;
     }
-    let without_history = {
-        let mut v = value.clone();
-        v.remove(HISTORY_KEY);
-        v
-    };
     let entry = HistoryEntry {
         from_version: from,
         to_version: opts.target,
@@ -209,7 +191,7 @@ pub fn migrate_manifest(
         applied_at: batch.applied_at.clone(),
         base_commit: batch.base_commit.to_string(),
         checksum_before: sha256_prefixed(bytes),
-        checksum_after: sha256_prefixed(canonical_json(&without_history).as_bytes()),
+        checksum_after: checksum_after(&value),
         tool: batch.tool.clone(),
     };
     let history_edit = match value.get(HISTORY_KEY) {

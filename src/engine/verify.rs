@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::engine::batch::EngineError;
+use crate::engine::history::checksum_after;
 use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
 use crate::engine::migrate::parse_manifest;
 use crate::engine::progress::Progress;
@@ -27,7 +28,7 @@ use crate::git::message::keys;
 use crate::git::scan::{is_manifest_path, scan_commit};
 use crate::git::{GitError, Repo};
 use crate::ids::CommitId;
-use crate::manifest::{canonical_json, sha256_prefixed, Json};
+use crate::manifest::{sha256_prefixed, Json};
 use crate::schema::MigrationContext;
 
 /// One problem: where, and what.
@@ -48,13 +49,6 @@ pub struct VerifyReport {
     /// Manifests at the audited revision.
     pub manifests: usize,
     pub findings: Vec<Finding>,
-}
-
-/// The checksum of a document's canonical form without its history.
-pub fn checksum_after(doc: &Json) -> String {
-    let mut v = doc.clone();
-    v.remove(HISTORY_KEY);
-    sha256_prefixed(canonical_json(&v).as_bytes())
 }
 
 fn history(doc: &Json) -> &[Json] {

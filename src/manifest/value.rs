@@ -92,6 +92,18 @@ impl Json {
         Some(cur)
     }
 
+    /// What kind of value this is, for messages: `"null"`, `"a string"`, `"an object"`...
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Json::Null => "null",
+            Json::Bool(_) => "a boolean",
+            Json::Number(_) => "a number",
+            Json::String(_) => "a string",
+            Json::Array(_) => "an array",
+            Json::Object(_) => "an object",
+        }
+    }
+
     /// The decoded text of a string value.
     pub fn as_str(&self) -> Option<&str> {
         match self {

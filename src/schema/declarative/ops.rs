@@ -48,17 +48,6 @@ impl Where<'_> {
     }
 }
 
-fn type_name(v: &Json) -> &'static str {
-    match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
-}
-
 /// The pointer of the parent of `ptr` (valid by load) and the last token.
 fn split(ptr: &str) -> (String, String) {
     let mut tokens = pointer_tokens(ptr).unwrap_or_default();
@@ -83,7 +72,7 @@ fn check_parent(cur: &Json, ptr: &str, at: &Where<'_>) -> Result<(), MigrationEr
         ))),
         Some(other) => Err(at.fail(&format!(
             "cannot write {ptr}: its parent {parent} is {}, not an object; fix the path or this manifest",
-            type_name(other)
+            other.type_name()
         ))),
     }
 }
