@@ -9,7 +9,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use git2::{Delta, DiffOptions, ObjectType, Oid, Signature, Tree};
+use git2::{Delta, ObjectType, Oid, Signature, Tree};
+
+use crate::git::diff::tree_changes;
 
 use crate::git::pack::PackWriter;
 use crate::git::{GitError, Repo};
@@ -59,12 +61,9 @@ pub fn write_commit(
         .odb()
         .map_err(GitError::git("open the object database"))?;
     odb.refresh().map_err(GitError::git("read the new pack"))?;
-    let new_tree = repo
-        .git
-        .find_tree(tree)
-        .map_err(GitError::git("read the new tree"))?;
-    check_only_updates_changed(repo, &base_tree, &new_tree, req.updates)?;
-    Ok(CommitId(commit))
+    let commit = CommitId(commit);
+    check_only_updates_changed(repo, req.base, commit, req.updates)?;
+    Ok(commit)
 }
 
 /// The new version of `tree` (at `dir`, `""` for the root) with the updates below it.
@@ -176,29 +175,17 @@ fn commit_object(
 /// updated paths, and only in content.
 fn check_only_updates_changed(
     repo: &Repo,
-    base: &Tree<'_>,
-    new: &Tree<'_>,
+    base: CommitId,
+    new: CommitId,
     updates: &[FileUpdate],
 ) -> Result<(), GitError> {
     let allowed: BTreeSet<&str> = updates.iter().map(|u| u.path.as_str()).collect();
-    let mut opts = DiffOptions::new();
-    opts.skip_binary_check(true);
-    let diff = repo
-        .git
-        .diff_tree_to_tree(Some(base), Some(new), Some(&mut opts))
-        .map_err(GitError::git("compare the new tree with its parent"))?;
-    for d in diff.deltas() {
-        let path = d
-            .new_file()
-            .path()
-            .or(d.old_file().path())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let ok = d.status() == Delta::Modified
-            && allowed.contains(path.as_str())
-            && d.old_file().mode() == d.new_file().mode();
+    for c in tree_changes(repo, Some(base), new)? {
+        let ok = c.status == Delta::Modified
+            && allowed.contains(c.path.as_str())
+            && c.old_mode == c.new_mode;
         if !ok {
-            return Err(GitError::BatchTouchesOther { path });
+            return Err(GitError::BatchTouchesOther { path: c.path });
         }
     }
     Ok(())
