@@ -186,7 +186,7 @@ pub struct TestRepo {
 }
 
 /// The environment every process of a test gets.
-fn isolate(cmd: &mut StdCommand, home: &Path) {
+pub fn isolate(cmd: &mut StdCommand, home: &Path) {
     for var in [
         "GIT_DIR",
         "GIT_WORK_TREE",

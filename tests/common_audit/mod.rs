@@ -77,32 +77,16 @@ pub fn bin() -> &'static str {
 /// config, no colour) and `-C <repo>`.
 pub fn std_cli(repo: &TestRepo) -> Command {
     let mut cmd = Command::new(bin());
+    isolate(&mut cmd, repo.home());
+    // Fault injection and thread counts only where a test asks for them.
     for var in [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_OBJECT_DIRECTORY",
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES",
-        "GIT_CEILING_DIRECTORIES",
-        "GIT_AUTHOR_DATE",
-        "GIT_COMMITTER_DATE",
-        "GIT_CONFIG",
-        "GIT_CONFIG_GLOBAL",
-        "GIT_CONFIG_COUNT",
-        "XDG_CONFIG_HOME",
-        "RUST_BACKTRACE",
         "ARTIFACT_MIGRATE_FAULT",
         "ARTIFACT_MIGRATE_PAUSE",
         "RAYON_NUM_THREADS",
     ] {
         cmd.env_remove(var);
     }
-    cmd.env("HOME", repo.home())
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("NO_COLOR", "1")
-        .env("LC_ALL", "C")
-        .env("TZ", "UTC")
-        .env("SOURCE_DATE_EPOCH", EPOCH)
+    cmd.env("SOURCE_DATE_EPOCH", EPOCH)
         .env("GIT_AUTHOR_NAME", AUTHOR_NAME)
         .env("GIT_AUTHOR_EMAIL", AUTHOR_EMAIL)
         .env("GIT_COMMITTER_NAME", COMMITTER_NAME)
