@@ -17,10 +17,6 @@ impl RepoPath {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-    /// The path's parent directory (`""` at the root).
-    pub fn parent(&self) -> &str {
-        self.0.rsplit_once('/').map(|(d, _)| d).unwrap_or("")
-    }
 }
 
 impl fmt::Display for RepoPath {
