@@ -220,12 +220,7 @@ fn batch_setup<'a>(
 fn read_blobs(repo: &Repo, entries: &[TreeManifest]) -> Result<Vec<Vec<u8>>, GitError> {
     entries
         .iter()
-        .map(|e| {
-            repo.git
-                .find_blob(e.blob)
-                .map(|b| b.content().to_vec())
-                .map_err(GitError::git(format!("read {}", e.path)))
-        })
+        .map(|e| repo.blob(e.blob, e.path.as_str()))
         .collect()
 }
 

@@ -10,7 +10,7 @@ use crate::engine::migrate::{parse_manifest, read_version, ManifestError, IMPLIC
 use crate::engine::progress::Progress;
 use crate::git::cache::{CachedVersion, VersionCache};
 use crate::git::scan::{matches_pathspec, scan_commit};
-use crate::git::{GitError, Repo};
+use crate::git::Repo;
 use crate::ids::{CommitId, RepoPath};
 use crate::manifest::Json;
 use crate::schema::{Registry, Version};
@@ -70,11 +70,7 @@ pub fn survey(
         let mut blobs = Vec::with_capacity(chunk.len());
         for &i in chunk {
             let e = &entries[i];
-            let blob = repo
-                .git
-                .find_blob(e.blob)
-                .map_err(GitError::git(format!("read {}", e.path)))?;
-            blobs.push(blob.content().to_vec());
+            blobs.push(repo.blob(e.blob, e.path.as_str())?);
         }
         let read: Vec<CachedVersion> = blobs
             .par_iter()

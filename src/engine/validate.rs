@@ -201,11 +201,8 @@ pub fn staged_schemas(repo: &Repo, index: &git2::Index) -> Result<SchemaSet, Eng
             if name.contains('/') || !name.ends_with(".json") || !staged_file(&e) {
                 continue;
             }
-            let blob = repo
-                .git
-                .find_blob(e.id)
-                .map_err(GitError::git(format!("read {path} from the index")))?;
-            files.push((path, blob.content().to_vec()));
+            let bytes = repo.blob(e.id, &format!("{path} from the index"))?;
+            files.push((path, bytes));
         }
     }
     SchemaSet::load(&files)
@@ -256,11 +253,7 @@ pub fn validate(
     for chunk in entries.chunks(4096) {
         let mut blobs = Vec::with_capacity(chunk.len());
         for (path, id) in chunk {
-            let blob = repo
-                .git
-                .find_blob(*id)
-                .map_err(GitError::git(format!("read {path}")))?;
-            blobs.push(blob.content().to_vec());
+            blobs.push(repo.blob(*id, path.as_str())?);
         }
         let results: Vec<Checked> = blobs.par_iter().map(|b| check(b, schemas)).collect();
         for ((path, _), r) in chunk.iter().zip(results) {

@@ -71,13 +71,6 @@ struct Changed {
     at_base: Option<Option<Vec<u8>>>,
 }
 
-fn blob_bytes(repo: &Repo, id: Oid) -> Result<Vec<u8>, GitError> {
-    repo.git
-        .find_blob(id)
-        .map(|b| b.content().to_vec())
-        .map_err(GitError::git(format!("read blob {id}")))
-}
-
 /// Audits everything reachable from `rev`.
 pub fn verify(
     repo: &Repo,
@@ -190,8 +183,8 @@ fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, W
             continue;
         }
         changed.push(Changed {
-            before: blob_bytes(repo, d.old_id)?,
-            after: blob_bytes(repo, d.new_id)?,
+            before: repo.blob(d.old_id, &d.path)?,
+            after: repo.blob(d.new_id, &d.path)?,
             path,
             at_base: None,
         });
@@ -538,7 +531,7 @@ fn audit_revision(
     let scan = scan_commit(repo, rev, cfg)?;
     let mut blobs = Vec::with_capacity(scan.manifests.len());
     for m in &scan.manifests {
-        blobs.push((m.path.to_string(), blob_bytes(repo, m.blob)?));
+        blobs.push((m.path.to_string(), repo.blob(m.blob, m.path.as_str())?));
     }
     let mut out: Vec<Finding> = blobs
         .par_iter()

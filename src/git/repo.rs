@@ -234,6 +234,14 @@ impl Repo {
         }
     }
 
+    /// The bytes of a blob; `what` names it in the error (a path, usually).
+    pub fn blob(&self, id: Oid, what: &str) -> Result<Vec<u8>, GitError> {
+        self.git
+            .find_blob(id)
+            .map(|b| b.content().to_vec())
+            .map_err(GitError::git(format!("read {what}")))
+    }
+
     /// The tree of a commit.
     pub fn tree_of(&self, commit: CommitId) -> Result<git2::Tree<'_>, GitError> {
         self.git
