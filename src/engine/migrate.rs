@@ -183,7 +183,16 @@ pub fn migrate_manifest(
         from_version: from,
         to_version: opts.target,
         steps: path_steps.iter().map(|m| m.id()).collect(),
-        migration_checksums: path_steps.iter().map(|m| (m.id(), m.checksum())).collect(),
+        migration_checksums: path_steps
+            .iter()
+            .map(|m| {
+                let sum = opts
+                    .registry
+                    .checksum(m.id())
+                    .map_or_else(|| m.checksum(), str::to_string);
+                (m.id(), sum)
+            })
+            .collect(),
         changes: changes
             .iter()
             .map(|c: &ChangeNote| c.detail.clone())

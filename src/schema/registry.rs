@@ -31,6 +31,9 @@ pub enum RegistryError {
 /// The migrations known to this run: the built-ins plus any a library user registers.
 pub struct Registry {
     migrations: Vec<Box<dyn Migration>>,
+    /// Each migration's checksum, computed once at registration (history records it for
+    /// every manifest a step touches).
+    checksums: Vec<(StepId, String)>,
     /// JSON Schemas per version: a manifest a step leaves behind must validate against the
     /// schema of that step's target version, where there is one.
     schemas: SchemaSet,
@@ -55,6 +58,7 @@ impl Registry {
     pub fn empty() -> Self {
         Registry {
             migrations: Vec::new(),
+            checksums: Vec::new(),
             schemas: SchemaSet::empty(),
         }
     }
@@ -91,6 +95,7 @@ impl Registry {
         if self.migrations.iter().any(|x| x.id() == id) {
             return Err(RegistryError::DuplicateEdge(id));
         }
+        self.checksums.push((id, m.checksum()));
         self.migrations.push(m);
         Ok(())
     }
@@ -100,6 +105,14 @@ impl Registry {
         let mut v: Vec<&dyn Migration> = self.migrations.iter().map(|m| m.as_ref()).collect();
         v.sort_by_key(|m| m.id());
         v
+    }
+
+    /// The checksum of a registered migration's definition.
+    pub fn checksum(&self, id: StepId) -> Option<&str> {
+        self.checksums
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map(|(_, c)| c.as_str())
     }
 
     /// Every version that appears in an edge, ascending.
