@@ -82,16 +82,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             &builtins
         }
     };
-    let mut findings = registry.lint();
-    if let Some(l) = &loaded {
-        // The declarative lint locates problems at file:line; keep those, drop duplicates.
-        for issue in &l.lint {
-            let f: LintFinding = issue.clone().into();
-            if !findings.iter().any(|x| f.problem.ends_with(&x.problem)) {
-                findings.push(f);
-            }
-        }
-    }
+    // In a repository the declarative lint covers the whole graph (built-ins included) and
+    // locates problems at file:line; its errors already refused the load above.
+    let findings: Vec<LintFinding> = match &loaded {
+        Some(l) => l.lint.iter().cloned().map(LintFinding::from).collect(),
+        None => registry.lint(),
+    };
     let latest = registry.latest();
     let paths = match latest {
         Some(l) => registry
