@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use crate::engine::invariants::DEFAULT_PROTECTED;
+use crate::error::ErrorKind;
 
 /// The settings one run uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,12 +35,62 @@ struct ConfigFile {
     protected_fields: Option<Vec<String>>,
 }
 
-/// A config file that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}: {message}")]
+/// A config file that cannot be used, naming the file.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {problem}")]
 pub struct ConfigError {
+    /// The file: [`CONFIG_FILE`] (repository-relative) for its content, the path read for
+    /// an I/O error.
     pub file: String,
-    pub message: String,
+    pub problem: ConfigProblem,
+}
+
+/// What is wrong with a config file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigProblem {
+    #[error("{0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("{}; see docs/cli.md for the keys", .0.to_string().trim_end())]
+    Syntax(#[source] toml::de::Error),
+    #[error(transparent)]
+    ArtifactsRoot(#[from] RootError),
+    #[error("manifest_name {name:?} must be a plain file name")]
+    ManifestName { name: String },
+    #[error("protected field {field:?} must be a JSON pointer such as \"/run_id\"")]
+    ProtectedField { field: String },
+}
+
+impl ConfigError {
+    /// Every config error is the surroundings' (exit 2), and names its file.
+    pub fn kind(&self) -> ErrorKind {
+        match self.problem {
+            ConfigProblem::Unreadable(_)
+            | ConfigProblem::Syntax(_)
+            | ConfigProblem::ArtifactsRoot(_)
+            | ConfigProblem::ManifestName { .. }
+            | ConfigProblem::ProtectedField { .. } => ErrorKind::Environment,
+        }
+    }
+
+    /// The file to blame.
+    pub fn path(&self) -> Option<String> {
+        Some(self.file.clone())
+    }
+}
+
+/// An artifacts root outside the repository (from the config file or `--artifacts`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("artifacts root {root:?} must be a path inside the repository")]
+pub struct RootError {
+    pub root: String,
+}
+
+impl RootError {
+    /// As a flag (`--artifacts`) it is a usage error; inside the config file it is a
+    /// [`ConfigError`].
+    pub fn kind(&self) -> ErrorKind {
+        ErrorKind::Usage
+    }
 }
 
 /// The name of the config file at the repository root.
@@ -48,30 +99,25 @@ pub const CONFIG_FILE: &str = ".artifact-migrate.toml";
 impl Config {
     /// Reads settings from the text of a `.artifact-migrate.toml` on top of the defaults.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let err = |message: String| ConfigError {
+        let err = |problem: ConfigProblem| ConfigError {
             file: CONFIG_FILE.into(),
-            message,
+            problem,
         };
-        let file: ConfigFile =
-            toml::from_str(text).map_err(|e| err(format!("{e}; see docs/cli.md for the keys")))?;
+        let file: ConfigFile = toml::from_str(text).map_err(|e| err(ConfigProblem::Syntax(e)))?;
         let mut cfg = Config::default();
         if let Some(root) = file.artifacts_root {
-            cfg.artifacts_root = normalize_root(&root).map_err(err)?;
+            cfg.artifacts_root = normalize_root(&root).map_err(|e| err(e.into()))?;
         }
         if let Some(name) = file.manifest_name {
             if name.is_empty() || name.contains('/') {
-                return Err(err(format!(
-                    "manifest_name {name:?} must be a plain file name"
-                )));
+                return Err(err(ConfigProblem::ManifestName { name }));
             }
             cfg.manifest_name = name;
         }
         if let Some(fields) = file.protected_fields {
             for f in &fields {
                 if !f.starts_with('/') {
-                    return Err(err(format!(
-                        "protected field {f:?} must be a JSON pointer such as \"/run_id\""
-                    )));
+                    return Err(err(ConfigProblem::ProtectedField { field: f.clone() }));
                 }
             }
             cfg.protected = fields;
@@ -81,15 +127,15 @@ impl Config {
 }
 
 /// `./artifacts/` → `artifacts`; `.` or empty → the repository root (`""`).
-pub fn normalize_root(root: &str) -> Result<String, String> {
+pub fn normalize_root(root: &str) -> Result<String, RootError> {
     let parts: Vec<&str> = root
         .split('/')
         .filter(|p| !p.is_empty() && *p != ".")
         .collect();
     if parts.contains(&"..") || root.starts_with('/') {
-        return Err(format!(
-            "artifacts root {root:?} must be a path inside the repository"
-        ));
+        return Err(RootError {
+            root: root.to_string(),
+        });
     }
     Ok(parts.join("/"))
 }

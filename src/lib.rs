@@ -16,6 +16,7 @@
 
 pub mod config;
 pub mod engine;
+pub mod error;
 pub mod fault;
 pub mod git;
 pub mod ids;

@@ -1,14 +1,18 @@
-//! The `artifact-migrate` binary: parse arguments, run, and map errors to exit codes here
-//! and nowhere else (0 success, 1 failures found, 2 usage or environment, 3 refused).
+//! The `artifact-migrate` binary: parse arguments, decide colour once, run, and turn the
+//! outcome into an exit code here and nowhere else (0 success; otherwise the error kind's
+//! code: 1 failed, 2 usage, not found or environment, 3 refused, 70 internal).
 
 mod cli;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
-use crate::cli::output::{classify, print_error};
-use crate::cli::{Cli, ErrorKind};
+use artifact_migrate::error::ErrorKind;
+
+use crate::cli::output::{error_json, Colors};
+use crate::cli::{Cli, ColorWhen, CommandError, Ui};
 
 /// Bounds libgit2's own memory: how much of the pack files it keeps mapped and how many
 /// objects it caches. Its defaults (8 GiB of mappings on 64-bit, 256 MiB of cache) let a
@@ -25,45 +29,120 @@ fn limit_libgit2_memory() {
 
 fn main() -> ExitCode {
     limit_libgit2_memory();
-    let argv: Vec<String> = std::env::args().collect();
-    let json = argv.iter().any(|a| a == "--json");
-    let cli = match Cli::try_parse_from(&argv) {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let cli = match parse(&argv) {
         Ok(c) => c,
-        Err(e) => {
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
-            ) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            if json {
-                let msg = e.to_string();
-                let first = msg
-                    .lines()
-                    .next()
-                    .unwrap_or_default()
-                    .trim_start_matches("error: ")
-                    .to_string();
-                print_error(true, false, ErrorKind::Usage, None, &first);
-            } else {
-                let _ = e.print();
-            }
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    let json = cli.json;
-    let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && cli.color != cli::ColorWhen::Never
-        && (cli.color == cli::ColorWhen::Always
-            || std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match cli::run(cli) {
-        Ok(code) => ExitCode::from(code),
+    let colors = Colors::for_process(cli.color);
+    let ui = Ui::new(cli.json, cli.quiet, colors);
+    exit_code(&ui, cli::run(cli, ui))
+}
+
+/// The one place an outcome becomes an exit code (the error printed first).
+fn exit_code(ui: &Ui, outcome: Result<(), CommandError>) -> ExitCode {
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let (kind, path) = classify(&e);
-            let message = format!("{e:#}");
-            print_error(json, color, kind, path.as_deref(), &message);
-            ExitCode::from(kind.exit_code())
+            ui.error(&e);
+            ExitCode::from(e.kind().exit_code())
         }
+    }
+}
+
+/// Parses the arguments; on `--help`, `--version` or a usage error prints what clap says
+/// (coloured by the same rule as everything else) and gives the exit code.
+fn parse(argv: &[OsString]) -> Result<Cli, ExitCode> {
+    let json = argv.iter().any(|a| a == "--json");
+    let colors = Colors::for_process(color_flag(argv));
+    // Help goes to stdout and errors to stderr: `always` and `never` are the same for both,
+    // `auto` leaves clap to look at the stream it writes, as `Colors` does.
+    let choice = match (colors.stdout, colors.stderr) {
+        (true, true) => clap::ColorChoice::Always,
+        (false, false) => clap::ColorChoice::Never,
+        _ => clap::ColorChoice::Auto,
+    };
+    let matches = Cli::command().color(choice).try_get_matches_from(argv);
+    let err = match matches.and_then(|m| Cli::from_arg_matches(&m)) {
+        Ok(cli) => return Ok(cli),
+        Err(e) => e,
+    };
+    if matches!(
+        err.kind(),
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+    ) {
+        let _ = err.print();
+        return Err(ExitCode::SUCCESS);
+    }
+    let usage = ErrorKind::Usage;
+    if json {
+        let msg = err.to_string();
+        let first = msg
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ");
+        let ui = Ui::new(true, false, colors);
+        ui.raw_stdout(format!("{}\n", error_json(usage, first, None)).as_bytes());
+    } else {
+        let _ = err.print();
+    }
+    Err(ExitCode::from(usage.exit_code()))
+}
+
+/// The `--color` value of a command line clap could not parse (the last one given wins, as
+/// clap has it); `auto` when there is none or it is not one of ours.
+fn color_flag(argv: &[OsString]) -> ColorWhen {
+    let mut when = ColorWhen::Auto;
+    let mut args = argv.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(a) = args.next() {
+        if a == "--" {
+            break;
+        }
+        let value = match a.strip_prefix("--color") {
+            Some("") => args.next().map(|v| v.into_owned()),
+            Some(v) => v.strip_prefix('=').map(str::to_string),
+            None => None,
+        };
+        match value.as_deref() {
+            Some("always") => when = ColorWhen::Always,
+            Some("never") => when = ColorWhen::Never,
+            Some("auto") => when = ColorWhen::Auto,
+            _ => {}
+        }
+    }
+    when
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(args: &[&str]) -> Vec<OsString> {
+        std::iter::once("artifact-migrate")
+            .chain(args.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    #[test]
+    fn the_color_flag_is_found_in_a_command_line_clap_refused() {
+        assert_eq!(color_flag(&argv(&["plan", "--nope"])), ColorWhen::Auto);
+        assert_eq!(
+            color_flag(&argv(&["--color=always", "plan", "--nope"])),
+            ColorWhen::Always
+        );
+        assert_eq!(
+            color_flag(&argv(&["plan", "--color", "never", "--nope"])),
+            ColorWhen::Never
+        );
+        assert_eq!(
+            color_flag(&argv(&["--color=never", "plan", "--color=always"])),
+            ColorWhen::Always
+        );
+        assert_eq!(
+            color_flag(&argv(&["plan", "--", "--color=always"])),
+            ColorWhen::Auto
+        );
     }
 }

@@ -199,10 +199,10 @@ fn a_commit_that_is_not_a_batch_is_refused() {
             short(&rb)
         )
     );
-    // Not a revision at all: a usage error (2).
+    // Not a revision at all: a revision that does not exist (2, `not_found`).
     let run = repo.cli(["rollback", "--json", "no-such-rev"]);
     run.expect_code(2);
-    assert_eq!(run.json()["error"]["kind"], "usage");
+    assert_eq!(run.json()["error"]["kind"], "not_found");
 }
 
 #[test]

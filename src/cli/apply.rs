@@ -1,13 +1,17 @@
 //! `apply`: migrate and commit the batch as one commit.
 
+use std::fmt::{self, Write as _};
+
 use serde::Serialize;
 
-use artifact_migrate::engine::registry::uncommitted_definitions;
-use artifact_migrate::engine::{apply, ApplyOptions, EngineError, Failure, PlanOptions};
+use artifact_migrate::engine::{apply, ApplyOptions, Failure, PlanOptions};
+use artifact_migrate::error::ErrorKind;
+use artifact_migrate::ids::CommitId;
 use artifact_migrate::schema::Version;
 
+use crate::cli::output::{Painter, Style};
 use crate::cli::progress::Bars;
-use crate::cli::{parse_version, Ctx};
+use crate::cli::{parse_version, CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,20 +34,23 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 struct ApplyReportJson {
-    commit: Option<String>,
+    commit: Option<CommitId>,
     branch: String,
-    target: String,
+    target: Version,
     migrated: usize,
     already_current: usize,
     failed: Vec<Failure>,
     /// Working-tree files left alone because they changed during the run.
     skipped: Vec<String>,
+    /// Manifests that would have migrated had none failed (text only).
+    #[serde(skip)]
+    would_migrate: usize,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, cfg, _) = ctx.open()?;
     let specs = ctx.pathspecs(&repo, &args.pathspecs)?;
-    let bars = Bars::new(ctx.out.progress_enabled());
+    let bars = Bars::new(ctx.ui.progress_enabled());
     let opts = ApplyOptions {
         plan: PlanOptions {
             target: args.to,
@@ -54,50 +61,64 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         message: args.message,
     };
     let loaded = ctx.registry(&repo, &cfg)?;
-    let dirty_defs = uncommitted_definitions(&repo)?;
-    if !dirty_defs.is_empty() {
-        return Err(EngineError::UncommittedDefinitions(dirty_defs).into());
-    }
     let r = apply(&repo, &cfg, &loaded.registry, &opts, &bars)?;
     let report = ApplyReportJson {
-        commit: r.commit.map(|c| c.to_string()),
+        commit: r.commit,
         branch: r.target_ref.refname.clone(),
-        target: r.target.to_string(),
+        target: r.target,
         migrated: if r.commit.is_some() { r.migrated } else { 0 },
         already_current: r.already_current,
-        failed: r.failed.clone(),
+        failed: r.failed,
         skipped: r.worktree.map(|w| w.skipped).unwrap_or_default(),
+        would_migrate: r.migrated,
     };
-    let would = r.migrated;
-    ctx.out.failures(&report.failed);
-    ctx.out.report(&report, |o| {
-        let mut t = String::new();
-        match &report.commit {
-            Some(c) => {
-                t.push_str(&format!(
-                    "committed {} on {}: {} manifest(s) migrated to {}, {} already current",
-                    &c[..12],
-                    report.branch,
-                    report.migrated,
-                    report.target,
-                    report.already_current
-                ));
-                if !report.failed.is_empty() {
-                    t.push_str(&format!(", {} failed and left unchanged", report.failed.len()));
-                }
-                t.push('\n');
+    ctx.ui.failures(&report.failed);
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))?;
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::reported(ErrorKind::Failed))
+    }
+}
+
+fn print_human(out: &mut String, p: Painter, r: &ApplyReportJson) -> fmt::Result {
+    match &r.commit {
+        Some(c) => {
+            write!(
+                out,
+                "committed {} on {}: {} manifest(s) migrated to {}, {} already current",
+                p.paint(Style::Commit, c.short()),
+                r.branch,
+                r.migrated,
+                p.paint(Style::Version, r.target),
+                r.already_current
+            )?;
+            if !r.failed.is_empty() {
+                write!(out, ", {} failed and left unchanged", r.failed.len())?;
             }
-            None if !report.failed.is_empty() => t.push_str(&format!(
-                "nothing committed: {} manifest(s) failed ({} would have migrated); fix them, narrow the pathspec, or use --keep-going\n",
-                report.failed.len(),
-                would
-            )),
-            None => t.push_str(&format!("nothing to migrate: {} manifest(s) already at {}\n", report.already_current, report.target)),
+            writeln!(out)?;
         }
-        for p in &report.skipped {
-            t.push_str(&format!("{} {p} changed during the run and was left as it is; HEAD has the migrated version\n", o.paint("warning:", "33")));
-        }
-        t
-    })?;
-    Ok(if report.failed.is_empty() { 0 } else { 1 })
+        None if !r.failed.is_empty() => writeln!(
+            out,
+            "nothing committed: {} manifest(s) failed ({} would have migrated); fix them, narrow the pathspec, or use --keep-going",
+            r.failed.len(),
+            r.would_migrate
+        )?,
+        None => writeln!(
+            out,
+            "nothing to migrate: {} manifest(s) already at {}",
+            r.already_current,
+            p.paint(Style::Version, r.target)
+        )?,
+    }
+    for path in &r.skipped {
+        writeln!(
+            out,
+            "{} {} changed during the run and was left as it is; HEAD has the migrated version",
+            p.paint(Style::Warning, "warning:"),
+            p.paint(Style::Path, path)
+        )?;
+    }
+    Ok(())
 }

@@ -6,31 +6,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use anyhow::{bail, Context as _};
+use anyhow::Context as _;
 
+use artifact_migrate::error::ErrorKind;
 use artifact_migrate::git::identity::Identity;
 
-use crate::cli::{CliError, Ctx};
-
-// The walk-through's output: a reader that stops early (`| head`) ends it quietly.
-macro_rules! outln {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($t)*);
-    }};
-}
-macro_rules! out {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stdout(), $($t)*);
-    }};
-}
-macro_rules! err {
-    ($($t:tt)*) => {{
-        use std::io::Write as _;
-        let _ = write!(std::io::stderr(), $($t)*);
-    }};
-}
+use crate::cli::{CommandError, Ctx, Ui};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -138,29 +119,35 @@ pub fn build_sample_repo(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn step(exe: &Path, dir: &Path, args: &[&str], want: i32) -> anyhow::Result<()> {
-    outln!("$ artifact-migrate {}", args.join(" "));
+/// Runs one step of the walk-through and shows what it printed; a step that exits other
+/// than `want` is a bug of the demo (or of the command it runs).
+fn step(ui: &Ui, exe: &Path, dir: &Path, args: &[&str], want: i32) -> Result<(), CommandError> {
+    ui.raw_stdout(format!("$ artifact-migrate {}\n", args.join(" ")).as_bytes());
     let out = Command::new(exe)
         .arg("-C")
         .arg(dir)
         .args(args)
         .env("NO_COLOR", "1")
         .output()
-        .with_context(|| format!("run {}", exe.display()))?;
-    out!("{}", String::from_utf8_lossy(&out.stdout));
-    err!("{}", String::from_utf8_lossy(&out.stderr));
+        .map_err(|e| CommandError::io("run", exe, e))?;
+    ui.raw_stdout(&out.stdout);
+    ui.raw_stderr(&out.stderr);
     let code = out.status.code().unwrap_or(-1);
-    outln!();
+    ui.raw_stdout(b"\n");
     if code != want {
-        bail!(
-            "`artifact-migrate {}` exited {code}, expected {want}",
-            args.join(" ")
-        );
+        return Err(CommandError::new(
+            ErrorKind::Internal,
+            format!(
+                "`artifact-migrate {}` exited {code}, expected {want} (this is a bug: please report it)",
+                args.join(" ")
+            ),
+        ));
     }
     Ok(())
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
+    let ui = &ctx.ui;
     let dir = match args.dir {
         Some(d) => {
             let d = if d.is_absolute() { d } else { ctx.cwd.join(d) };
@@ -169,57 +156,77 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                     .map(|mut r| r.next().is_some())
                     .unwrap_or(true)
             {
-                return Err(CliError::usage(format!(
+                return Err(CommandError::usage(format!(
                     "{}: exists and is not empty; name a new directory",
                     d.display()
-                ))
-                .into());
+                )));
             }
-            fs::create_dir_all(&d).with_context(|| format!("create {}", d.display()))?;
+            fs::create_dir_all(&d).map_err(|e| CommandError::io("create", &d, e))?;
             d
         }
         None => tempfile::Builder::new()
             .prefix("artifact-migrate-demo-")
             .tempdir()
-            .context("create a temporary directory")?
+            .map_err(|e| {
+                CommandError::new(
+                    ErrorKind::Environment,
+                    format!("create a temporary directory: {e}"),
+                )
+            })?
             .keep(),
     };
-    build_sample_repo(&dir)?;
-    let exe = std::env::current_exe().context("find this program")?;
-    outln!("Built a sample artifacts repository in {}\n", dir.display());
-    outln!(
-        "Three runs of one job: a one-line 1.0.0 manifest without job_id, a 1.1.0 and a 1.2.0 one;"
+    build_sample_repo(&dir).map_err(|e| {
+        CommandError::new(
+            ErrorKind::Environment,
+            format!("build the sample repository in {}: {e:#}", dir.display()),
+        )
+    })?;
+    let exe = std::env::current_exe().map_err(|e| {
+        CommandError::new(ErrorKind::Environment, format!("find this program: {e}"))
+    })?;
+    ui.raw_stdout(
+        format!(
+            "Built a sample artifacts repository in {}\n\n\
+             Three runs of one job: a one-line 1.0.0 manifest without job_id, a 1.1.0 and a 1.2.0 one;\n\
+             plus an input snapshot named manifest.json, a staging directory and a legacy symlink, which are never migrated.\n\n",
+            dir.display()
+        )
+        .as_bytes(),
     );
-    outln!("plus an input snapshot named manifest.json, a staging directory and a legacy symlink, which are never migrated.\n");
-    step(&exe, &dir, &["status"], 0)?;
-    step(&exe, &dir, &["migrations"], 0)?;
-    step(&exe, &dir, &["plan", "--diff"], 0)?;
-    step(&exe, &dir, &["apply"], 0)?;
-    step(&exe, &dir, &["status", "--check"], 0)?;
-    step(&exe, &dir, &["apply"], 0)?;
-    step(&exe, &dir, &["log"], 0)?;
-    step(&exe, &dir, &["verify"], 0)?;
-    step(&exe, &dir, &["rollback"], 0)?;
-    step(&exe, &dir, &["status"], 0)?;
-    step(
-        &exe,
-        &dir,
+    for (args, want) in STEPS {
+        step(ui, &exe, &dir, args, *want)?;
+    }
+    ui.raw_stdout(
+        format!(
+            "Done. Every step above is one commit or none: `git -C {dir} log --stat` shows them,\n\
+             and `git -C {dir} log --format='%h %s%n%(trailers)'` their trailers.\n",
+            dir = dir.display()
+        )
+        .as_bytes(),
+    );
+    Ok(())
+}
+
+/// The walk-through: each command, and the exit code it must give.
+const STEPS: &[(&[&str], i32)] = &[
+    (&["status"], 0),
+    (&["migrations"], 0),
+    (&["plan", "--diff"], 0),
+    (&["apply"], 0),
+    (&["status", "--check"], 0),
+    (&["apply"], 0),
+    (&["log"], 0),
+    (&["verify"], 0),
+    (&["rollback"], 0),
+    (&["status"], 0),
+    (
         &[
             "apply",
             "-m",
             "migrate: spring-launch-01 to schema 1.2.0, again",
         ],
         0,
-    )?;
-    step(&exe, &dir, &["log"], 0)?;
-    step(&exe, &dir, &["verify"], 0)?;
-    outln!(
-        "Done. Every step above is one commit or none: `git -C {} log --stat` shows them,",
-        dir.display()
-    );
-    outln!(
-        "and `git -C {} log --format='%h %s%n%(trailers)'` their trailers.",
-        dir.display()
-    );
-    Ok(0)
-}
+    ),
+    (&["log"], 0),
+    (&["verify"], 0),
+];

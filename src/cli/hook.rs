@@ -8,16 +8,18 @@
 //! the common git directory (shared by linked worktrees). It is ours when it has the marker
 //! line; a hook that is not ours is never overwritten without `--force`, nor removed.
 
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::Serialize;
 
-use artifact_migrate::git::Repo;
+use artifact_migrate::error::ErrorKind;
+use artifact_migrate::git::{GitError, Repo};
 
-use crate::cli::{CliError, Ctx, ErrorKind};
+use crate::cli::output::{Painter, Style};
+use crate::cli::{CommandError, Ctx};
 
 /// The line that marks a pre-commit hook as ours.
 pub const MARKER: &str = "# artifact-migrate pre-commit hook";
@@ -46,15 +48,24 @@ struct HookReport {
     path: String,
     /// Whether our hook is installed there now.
     installed: bool,
+    #[serde(skip)]
+    outcome: Outcome,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+/// What `hook` did (text only).
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    Installed,
+    Removed,
+    NothingThere,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, _, _) = ctx.open()?;
     if repo.workdir().is_none() {
-        return Err(CliError::usage(
+        return Err(CommandError::usage(
             "hook: a bare repository has no working tree to commit from, so a pre-commit hook never runs there; install it in a clone",
-        )
-        .into());
+        ));
     }
     let path = hooks_dir(&repo)?.join("pre-commit");
     match args.action {
@@ -64,14 +75,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
 }
 
 /// Where git looks for hooks: `core.hooksPath`, else `<common git dir>/hooks`.
-fn hooks_dir(repo: &Repo) -> anyhow::Result<PathBuf> {
+fn hooks_dir(repo: &Repo) -> Result<PathBuf, GitError> {
     let git = repo.raw();
-    let config = git.config().context("read the git config")?;
+    let config = git.config().map_err(GitError::git("read the git config"))?;
     let configured = match config.get_path("core.hooksPath") {
         Ok(p) if !p.as_os_str().is_empty() => Some(p),
         Ok(_) => None,
         Err(e) if e.code() == git2::ErrorCode::NotFound => None,
-        Err(e) => return Err(e).context("read core.hooksPath from the git config"),
+        Err(e) => return Err(GitError::git("read core.hooksPath from the git config")(e)),
     };
     Ok(match configured {
         Some(p) if p.is_absolute() => p,
@@ -136,20 +147,15 @@ pub fn script(exe: &Path) -> Vec<u8> {
     s
 }
 
-fn refused(message: String, path: &Path) -> anyhow::Error {
-    CliError {
-        kind: ErrorKind::Refused,
-        message,
-        path: Some(path.display().to_string()),
-    }
-    .into()
+fn refused(message: String, path: &Path) -> CommandError {
+    CommandError::refused(message, path.display().to_string())
 }
 
-fn install(ctx: &Ctx, path: &Path, force: bool) -> anyhow::Result<u8> {
+fn install(ctx: &Ctx, path: &Path, force: bool) -> Result<(), CommandError> {
     let existing = match fs::symlink_metadata(path) {
         Ok(_) => Some(fs::read(path).unwrap_or_default()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+        Err(e) => return Err(CommandError::io("read", path, e)),
     };
     let replaced_foreign = match &existing {
         Some(bytes) if !is_ours(bytes) => {
@@ -166,28 +172,40 @@ fn install(ctx: &Ctx, path: &Path, force: bool) -> anyhow::Result<u8> {
         }
         _ => false,
     };
-    let exe = std::env::current_exe().context("find the path of this program")?;
-    let dir = path
-        .parent()
-        .ok_or_else(|| anyhow::anyhow!("{}: no parent directory", path.display()))?;
-    fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+    let exe = std::env::current_exe().map_err(|e| {
+        CommandError::new(
+            ErrorKind::Environment,
+            format!("find the path of this program: {e}"),
+        )
+    })?;
+    let dir = path.parent().ok_or_else(|| {
+        CommandError::new(
+            ErrorKind::Environment,
+            format!("{}: no parent directory", path.display()),
+        )
+    })?;
+    fs::create_dir_all(dir).map_err(|e| CommandError::io("create", dir, e))?;
     // Written beside it and renamed over it: a hook is never half-written (and a symbolic
     // link there is replaced, not written through).
     let mut tmp = tempfile::Builder::new()
         .prefix(".pre-commit.")
         .tempfile_in(dir)
-        .with_context(|| format!("create a temporary file in {}", dir.display()))?;
+        .map_err(|e| CommandError::io("create a temporary file in", dir, e))?;
     tmp.write_all(&script(&exe))
-        .with_context(|| format!("write {}", tmp.path().display()))?;
+        .map_err(|e| CommandError::io("write", tmp.path(), e))?;
     {
         use std::os::unix::fs::PermissionsExt as _;
-        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755))
-            .with_context(|| format!("make {} executable", tmp.path().display()))?;
+        fs::set_permissions(tmp.path(), fs::Permissions::from_mode(0o755)).map_err(|e| {
+            CommandError::new(
+                ErrorKind::Environment,
+                format!("make {} executable: {e}", tmp.path().display()),
+            )
+        })?;
     }
     tmp.persist(path)
-        .with_context(|| format!("write {}", path.display()))?;
+        .map_err(|e| CommandError::io("write", path, e.error))?;
     if replaced_foreign {
-        ctx.out.note(&format!(
+        ctx.ui.note(format_args!(
             "replaced the pre-commit hook that was at {}",
             path.display()
         ));
@@ -195,18 +213,14 @@ fn install(ctx: &Ctx, path: &Path, force: bool) -> anyhow::Result<u8> {
     let report = HookReport {
         path: path.display().to_string(),
         installed: true,
+        outcome: Outcome::Installed,
     };
-    ctx.out.report(&report, |_| {
-        format!(
-            "installed the pre-commit hook at {}: git commit now rejects staged manifests that do not validate against their version's schema (skip it once with git commit --no-verify)\n",
-            report.path
-        )
-    })?;
-    Ok(0)
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))
 }
 
-fn uninstall(ctx: &Ctx, path: &Path) -> anyhow::Result<u8> {
-    let text = match fs::symlink_metadata(path) {
+fn uninstall(ctx: &Ctx, path: &Path) -> Result<(), CommandError> {
+    let outcome = match fs::symlink_metadata(path) {
         Ok(_) => {
             let bytes = fs::read(path).unwrap_or_default();
             if !is_ours(&bytes) {
@@ -218,23 +232,31 @@ fn uninstall(ctx: &Ctx, path: &Path) -> anyhow::Result<u8> {
                     path,
                 ));
             }
-            fs::remove_file(path).with_context(|| format!("remove {}", path.display()))?;
-            format!("removed the pre-commit hook at {}\n", path.display())
+            fs::remove_file(path).map_err(|e| CommandError::io("remove", path, e))?;
+            Outcome::Removed
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            format!(
-                "no pre-commit hook at {}: nothing to remove\n",
-                path.display()
-            )
-        }
-        Err(e) => return Err(e).with_context(|| format!("read {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::NothingThere,
+        Err(e) => return Err(CommandError::io("read", path, e)),
     };
     let report = HookReport {
         path: path.display().to_string(),
         installed: false,
+        outcome,
     };
-    ctx.out.report(&report, |_| text)?;
-    Ok(0)
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))
+}
+
+fn print_human(out: &mut String, p: Painter, r: &HookReport) -> fmt::Result {
+    let path = p.paint(Style::Path, &r.path);
+    match r.outcome {
+        Outcome::Installed => writeln!(
+            out,
+            "installed the pre-commit hook at {path}: git commit now rejects staged manifests that do not validate against their version's schema (skip it once with git commit --no-verify)"
+        ),
+        Outcome::Removed => writeln!(out, "removed the pre-commit hook at {path}"),
+        Outcome::NothingThere => writeln!(out, "no pre-commit hook at {path}: nothing to remove"),
+    }
 }
 
 #[cfg(test)]

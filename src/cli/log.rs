@@ -1,8 +1,11 @@
 //! `log`: migration batches and rollbacks, newest first.
 
-use artifact_migrate::engine::log::log;
+use std::fmt::{self, Write as _};
 
-use crate::cli::Ctx;
+use artifact_migrate::engine::log::{log, LogEntry};
+
+use crate::cli::output::{Painter, Style};
+use crate::cli::{CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -11,57 +14,69 @@ pub struct Args {
     pub rev: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, _, _) = ctx.open()?;
     let tip = match &args.rev {
         Some(r) => repo.resolve_commit(r)?,
         None => repo.head_commit()?,
     };
     let entries = log(&repo, tip)?;
-    ctx.out.report(&entries, |o| {
-        if entries.is_empty() {
-            return "no migration batches or rollbacks in this history\n".to_string();
-        }
-        let mut t = String::new();
-        for e in &entries {
-            t.push_str(&format!(
-                "{} {} {}\n",
-                o.paint(&e.commit[..12], "33"),
-                e.date,
-                e.subject
-            ));
-            match e.kind {
-                "migration" => {
-                    let steps: Vec<String> = e
-                        .steps
-                        .iter()
-                        .map(|s| format!("{}->{} {}", s.from, s.to, s.count))
-                        .collect();
-                    t.push_str(&format!(
-                        "    migration to {}: {} manifest(s) [{}]{}\n",
-                        e.target.as_deref().unwrap_or("?"),
-                        e.manifests
-                            .map(|n| n.to_string())
-                            .unwrap_or_else(|| "?".into()),
-                        steps.join(", "),
-                        e.rolled_back_by
-                            .as_deref()
-                            .map(|r| format!(", rolled back by {}", &r[..12]))
-                            .unwrap_or_default()
-                    ));
+    ctx.ui
+        .report(&entries, |out, p| print_human(out, p, &entries))
+}
+
+fn print_human(out: &mut String, p: Painter, entries: &[LogEntry]) -> fmt::Result {
+    if entries.is_empty() {
+        return writeln!(out, "no migration batches or rollbacks in this history");
+    }
+    for e in entries {
+        writeln!(
+            out,
+            "{} {} {}",
+            p.paint(Style::Commit, e.commit.short()),
+            e.date,
+            e.subject
+        )?;
+        match e.kind {
+            "migration" => {
+                let steps: Vec<String> = e
+                    .steps
+                    .iter()
+                    .map(|s| format!("{}->{} {}", s.from, s.to, s.count))
+                    .collect();
+                write!(
+                    out,
+                    "    migration to {}: {} manifest(s) [{}]",
+                    p.paint(Style::Version, e.target.as_deref().unwrap_or("?")),
+                    e.manifests
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "?".into()),
+                    steps.join(", ")
+                )?;
+                if let Some(by) = e.rolled_back_by {
+                    write!(out, ", rolled back by {}", p.paint(Style::Commit, by.short()))?;
                 }
-                "repair" => t.push_str("    repair: accepts a changed migration definition (see the commit's Migration-Accept trailer)\n"),
-                _ => t.push_str(&format!(
-                    "    rollback of {}\n",
-                    e.rollback_of
-                        .as_deref()
-                        .map(|r| &r[..12.min(r.len())])
-                        .unwrap_or("?")
-                )),
+                writeln!(out)?;
             }
-            t.push_str(&format!("    by {}\n", e.author));
+            "repair" => writeln!(
+                out,
+                "    repair: accepts a changed migration definition (see the commit's Migration-Accept trailer)"
+            )?,
+            _ => writeln!(
+                out,
+                "    rollback of {}",
+                p.paint(
+                    Style::Commit,
+                    e.rollback_of.as_deref().map(short_text).unwrap_or("?")
+                )
+            )?,
         }
-        t
-    })?;
-    Ok(0)
+        writeln!(out, "    by {}", e.author)?;
+    }
+    Ok(())
+}
+
+/// The first 12 characters of a commit id read from a trailer (which may be shorter).
+fn short_text(id: &str) -> &str {
+    id.char_indices().nth(12).map_or(id, |(i, _)| &id[..i])
 }

@@ -1,11 +1,17 @@
 //! `migrations`: the registry's versions, edges and chosen paths; `--check` lints it.
 
+use std::fmt::{self, Write as _};
+
 use serde::Serialize;
 
+use artifact_migrate::engine::registry::{load_registry, Source};
 use artifact_migrate::engine::EngineError;
-use artifact_migrate::schema::{describe_path, LintFinding};
+use artifact_migrate::error::ErrorKind;
+use artifact_migrate::git::Repo;
+use artifact_migrate::schema::{LintFinding, Registry};
 
-use crate::cli::Ctx;
+use crate::cli::output::{Painter, Style};
+use crate::cli::{CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,6 +22,9 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 struct Edge {
+    /// `FROM->TO` (text only: JSON has `from` and `to`).
+    #[serde(skip)]
+    id: String,
     from: String,
     to: String,
     changes: Vec<String>,
@@ -29,6 +38,9 @@ struct Edge {
 struct PathTo {
     from: String,
     steps: Vec<String>,
+    /// Why there is no path (text only: JSON has empty `steps`).
+    #[serde(skip)]
+    error: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -38,38 +50,40 @@ struct MigrationsReport {
     migrations: Vec<Edge>,
     paths: Vec<PathTo>,
     findings: Vec<LintFinding>,
+    /// Whether the lint was asked for (the text then says what it found).
+    #[serde(skip)]
+    check: bool,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+/// `migrations --check` on definitions that do not load: each problem is a finding.
+#[derive(Debug, Serialize)]
+struct BrokenReport {
+    findings: Vec<LintFinding>,
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     // Inside a repository: its declarative migrations too; elsewhere the built-ins.
-    let loaded = match artifact_migrate::git::Repo::discover(&ctx.cwd) {
+    let loaded = match Repo::discover(&ctx.cwd) {
         Ok(_) => {
             let (repo, cfg, _) = ctx.open()?;
-            match ctx.registry(&repo, &cfg) {
+            match load_registry(&repo, &cfg, Source::Worktree) {
                 Ok(l) => Some(l),
-                Err(e) if args.check => {
-                    // Broken definitions are what --check is for: report them as findings.
-                    let problems = match e.downcast_ref::<EngineError>() {
-                        Some(EngineError::Definitions(p)) => p.clone(),
-                        _ => return Err(e),
+                // Broken definitions are what --check is for: report them as findings.
+                Err(EngineError::Definitions(problems)) if args.check => {
+                    let report = BrokenReport {
+                        findings: problems
+                            .iter()
+                            .map(|problem| LintFinding {
+                                severity: "error",
+                                problem: problem.to_string(),
+                            })
+                            .collect(),
                     };
-                    let findings: Vec<LintFinding> = problems
-                        .into_iter()
-                        .map(|problem| LintFinding {
-                            severity: "error",
-                            problem,
-                        })
-                        .collect();
-                    ctx.out
-                        .report(&serde_json::json!({ "findings": findings }), |o| {
-                            findings
-                                .iter()
-                                .map(|f| format!("{} {}\n", o.paint("error:", "31"), f.problem))
-                                .collect()
-                        })?;
-                    return Ok(1);
+                    ctx.ui
+                        .report(&report, |out, p| print_broken(out, p, &report))?;
+                    return Err(CommandError::reported(ErrorKind::Failed));
                 }
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
         Err(_) => None,
@@ -78,7 +92,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let registry = match &loaded {
         Some(l) => &l.registry,
         None => {
-            builtins = artifact_migrate::schema::Registry::with_builtins();
+            builtins = Registry::with_builtins();
             &builtins
         }
     };
@@ -88,29 +102,46 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         Some(l) => l.lint.iter().cloned().map(LintFinding::from).collect(),
         None => registry.lint(),
     };
+    let report = report(registry, findings, args.check);
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))?;
+    if args.check && !report.findings.is_empty() {
+        Err(CommandError::reported(ErrorKind::Failed))
+    } else {
+        Ok(())
+    }
+}
+
+fn report(registry: &Registry, findings: Vec<LintFinding>, check: bool) -> MigrationsReport {
     let latest = registry.latest();
     let paths = match latest {
         Some(l) => registry
             .versions()
             .into_iter()
             .filter(|v| *v != l)
-            .map(|v| PathTo {
-                from: v.to_string(),
-                steps: registry
-                    .path(v, l)
-                    .map(|p| p.iter().map(|m| m.id().to_string()).collect())
-                    .unwrap_or_default(),
+            .map(|v| match registry.path(v, l) {
+                Ok(p) => PathTo {
+                    from: v.to_string(),
+                    steps: p.iter().map(|m| m.id().to_string()).collect(),
+                    error: None,
+                },
+                Err(e) => PathTo {
+                    from: v.to_string(),
+                    steps: Vec::new(),
+                    error: Some(e.to_string()),
+                },
             })
             .collect(),
         None => Vec::new(),
     };
-    let report = MigrationsReport {
+    MigrationsReport {
         versions: registry.versions().iter().map(|v| v.to_string()).collect(),
         latest: latest.map(|v| v.to_string()),
         migrations: registry
             .migrations()
             .iter()
             .map(|m| Edge {
+                id: m.id().to_string(),
                 from: m.from().to_string(),
                 to: m.to().to_string(),
                 changes: m.describe(),
@@ -121,49 +152,70 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             .collect(),
         paths,
         findings,
-    };
-    ctx.out.report(&report, |o| {
-        let mut t = format!(
-            "versions: {}\nlatest: {}\n\nmigrations:\n",
-            report.versions.join(", "),
-            report.latest.as_deref().unwrap_or("none")
-        );
-        for m in registry.migrations() {
-            let source = m
-                .source()
-                .map(|f| format!(" ({f}{})", if m.lossy() { ", lossy" } else { "" }))
-                .unwrap_or_default();
-            t.push_str(&format!("  {}{source}  {}\n", m.id(), m.checksum()));
-            for c in m.describe() {
-                t.push_str(&format!("    - {c}\n"));
-            }
+        check,
+    }
+}
+
+fn print_human(out: &mut String, p: Painter, r: &MigrationsReport) -> fmt::Result {
+    let versions: Vec<String> = r
+        .versions
+        .iter()
+        .map(|v| p.paint(Style::Version, v).to_string())
+        .collect();
+    writeln!(out, "versions: {}", versions.join(", "))?;
+    match &r.latest {
+        Some(l) => writeln!(out, "latest: {}", p.paint(Style::Version, l))?,
+        None => writeln!(out, "latest: none")?,
+    }
+    writeln!(out, "\nmigrations:")?;
+    for m in &r.migrations {
+        let source = match &m.file {
+            Some(f) => format!(
+                " ({}{})",
+                p.paint(Style::Path, f),
+                if m.lossy { ", lossy" } else { "" }
+            ),
+            None => String::new(),
+        };
+        writeln!(out, "  {}{source}  {}", m.id, m.checksum)?;
+        for c in &m.changes {
+            writeln!(out, "    - {c}")?;
         }
-        if let Some(l) = latest {
-            t.push_str(&format!("\npaths to {l}:\n"));
-            for v in registry.versions().into_iter().filter(|v| *v != l) {
-                match registry.path(v, l) {
-                    Ok(p) => t.push_str(&format!("  {v}: {}\n", describe_path(&p))),
-                    Err(e) => t.push_str(&format!("  {v}: {e}\n")),
-                }
-            }
+    }
+    if let Some(l) = &r.latest {
+        writeln!(out, "\npaths to {}:", p.paint(Style::Version, l))?;
+        for path in &r.paths {
+            let how = match &path.error {
+                Some(e) => e.clone(),
+                None => path.steps.join(", "),
+            };
+            writeln!(out, "  {}: {how}", p.paint(Style::Version, &path.from))?;
         }
-        if args.check {
-            if report.findings.is_empty() {
-                t.push_str("\ncheck: no problems found\n");
-            }
-            for f in &report.findings {
-                t.push_str(&format!(
-                    "{} {}\n",
-                    o.paint(&format!("{}:", f.severity), "33"),
-                    f.problem
-                ));
-            }
+    }
+    if r.check {
+        if r.findings.is_empty() {
+            writeln!(out, "\ncheck: no problems found")?;
         }
-        t
-    })?;
-    Ok(if args.check && !report.findings.is_empty() {
-        1
-    } else {
-        0
-    })
+        for f in &r.findings {
+            let style = if f.severity == "error" {
+                Style::Error
+            } else {
+                Style::Warning
+            };
+            writeln!(
+                out,
+                "{} {}",
+                p.paint(style, format!("{}:", f.severity)),
+                f.problem
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn print_broken(out: &mut String, p: Painter, r: &BrokenReport) -> fmt::Result {
+    for f in &r.findings {
+        writeln!(out, "{} {}", p.paint(Style::Error, "error:"), f.problem)?;
+    }
+    Ok(())
 }

@@ -3,6 +3,7 @@
 
 pub mod apply;
 pub mod demo;
+pub mod error;
 pub mod hook;
 pub mod log;
 pub mod migrations;
@@ -19,16 +20,17 @@ pub mod verify;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use artifact_migrate::config::{normalize_root, Config};
 use artifact_migrate::engine::registry::{load_registry, LoadedRegistry, Source};
+use artifact_migrate::error::ErrorKind;
 use artifact_migrate::git::worktree::{finish_interrupted, Recovery};
 use artifact_migrate::git::Repo;
 use artifact_migrate::schema::Version;
 
-pub use output::{CliError, ErrorKind, Output};
+pub use error::CommandError;
+pub use output::Ui;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -49,7 +51,7 @@ pub struct Cli {
     /// No progress and no notes on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
-    /// When to colour the output.
+    /// When to colour the output (always: even with NO_COLOR set; auto: terminals, unless NO_COLOR is set).
     #[arg(long, value_name = "WHEN", value_enum, default_value_t = ColorWhen::Auto, global = true)]
     pub color: ColorWhen,
     #[command(subcommand)]
@@ -97,43 +99,49 @@ pub enum Command {
 pub struct Ctx {
     pub cwd: PathBuf,
     pub artifacts: Option<String>,
-    pub out: Output,
+    pub ui: Ui,
 }
 
 impl Ctx {
     /// Opens the repository around the working directory, finishes an interrupted run if
     /// one left the working tree behind (and says so), and loads the settings.
-    pub fn open(&self) -> anyhow::Result<(Repo, Config, Vec<Recovery>)> {
+    pub fn open(&self) -> Result<(Repo, Config, Vec<Recovery>), CommandError> {
         let repo = Repo::discover(&self.cwd)?;
         let mut recovery = Vec::new();
         if repo.workdir().is_some() {
             recovery = finish_interrupted(&repo)?;
             for r in &recovery {
-                self.out.note(&r.describe());
+                self.ui.note(r.describe());
             }
         }
-        let mut cfg = repo.load_config().map_err(|e| anyhow::anyhow!("{e}"))?;
-        if let Some(a) = &self.artifacts {
-            cfg.artifacts_root = normalize_root(a).map_err(CliError::usage)?;
-        }
+        let cfg = self.config(&repo)?;
         Ok((repo, cfg, recovery))
+    }
+
+    /// The settings: `.artifact-migrate.toml`, then `--artifacts`.
+    pub fn config(&self, repo: &Repo) -> Result<Config, CommandError> {
+        let mut cfg = repo.load_config()?;
+        if let Some(a) = &self.artifacts {
+            cfg.artifacts_root = normalize_root(a)?;
+        }
+        Ok(cfg)
     }
 
     /// The registry of this repository: built-ins, `.artifact-migrate/migrations/*.toml`
     /// and `.artifact-migrate/schemas/*.json` (from the working tree, or HEAD in a bare one).
-    pub fn registry(&self, repo: &Repo, cfg: &Config) -> anyhow::Result<LoadedRegistry> {
+    pub fn registry(&self, repo: &Repo, cfg: &Config) -> Result<LoadedRegistry, CommandError> {
         Ok(load_registry(repo, cfg, Source::Worktree)?)
     }
 
     /// Turns command-line pathspecs (relative to the working directory) into
     /// repository-relative ones.
-    pub fn pathspecs(&self, repo: &Repo, specs: &[String]) -> anyhow::Result<Vec<String>> {
+    pub fn pathspecs(&self, repo: &Repo, specs: &[String]) -> Result<Vec<String>, CommandError> {
         let Some(workdir) = repo.workdir() else {
             return Ok(specs.to_vec());
         };
         let workdir = workdir
             .canonicalize()
-            .with_context(|| format!("resolve {}", workdir.display()))?;
+            .map_err(|e| CommandError::io("resolve", workdir, e))?;
         let cwd = self.cwd.canonicalize().unwrap_or_else(|_| self.cwd.clone());
         let prefix = cwd
             .strip_prefix(&workdir)
@@ -147,7 +155,7 @@ impl Ctx {
                     p.strip_prefix(&workdir)
                         .map(Path::to_path_buf)
                         .map_err(|_| {
-                            CliError::usage(format!(
+                            CommandError::usage(format!(
                                 "{s}: outside the repository at {}",
                                 workdir.display()
                             ))
@@ -162,9 +170,9 @@ impl Ctx {
                             parts.push(n.to_string_lossy().into_owned())
                         }
                         std::path::Component::ParentDir if parts.pop().is_none() => {
-                            return Err(
-                                CliError::usage(format!("{s}: outside the repository")).into()
-                            );
+                            return Err(CommandError::usage(format!(
+                                "{s}: outside the repository"
+                            )));
                         }
                         _ => {}
                     }
@@ -180,26 +188,29 @@ pub fn parse_version(s: &str) -> Result<Version, String> {
     s.parse::<Version>().map_err(|e| e.to_string())
 }
 
-/// Runs the parsed command; returns the exit code.
-pub fn run(cli: Cli) -> anyhow::Result<u8> {
-    let base = std::env::current_dir().context("read the current directory")?;
+/// Runs the parsed command, printing through `ui`: its report, or the error that stopped it.
+pub fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
+    let base = std::env::current_dir().map_err(|e| {
+        CommandError::new(
+            ErrorKind::Environment,
+            format!("read the current directory: {e}"),
+        )
+    })?;
     let cwd = match &cli.chdir {
         Some(d) if d.is_absolute() => d.clone(),
         Some(d) => base.join(d),
         None => base,
     };
     if cli.chdir.is_some() && !cwd.is_dir() {
-        return Err(CliError::usage(format!(
+        return Err(CommandError::usage(format!(
             "cannot change to {}: no such directory",
             cwd.display()
-        ))
-        .into());
+        )));
     }
-    let out = Output::new(cli.json, cli.quiet, cli.color);
     let ctx = Ctx {
         cwd,
         artifacts: cli.artifacts,
-        out,
+        ui,
     };
     match cli.command {
         Command::Status(a) => status::run(&ctx, a),

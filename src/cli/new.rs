@@ -2,16 +2,17 @@
 //! in the working tree: a version bump that edits nothing yet, with every kind of op shown in
 //! comments, ready to uncomment.
 
+use std::fmt::{self, Write as _};
 use std::fs;
 use std::io::Write as _;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
 use artifact_migrate::schema::declarative::MIGRATIONS_DIR;
 use artifact_migrate::schema::Version;
 
-use crate::cli::{parse_version, CliError, Ctx, ErrorKind};
+use crate::cli::output::{Painter, Style};
+use crate::cli::{parse_version, CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -109,37 +110,29 @@ to = "{to}"
     )
 }
 
-fn refused(message: String, path: &str) -> anyhow::Error {
-    CliError {
-        kind: ErrorKind::Refused,
-        message,
-        path: Some(path.to_string()),
-    }
-    .into()
+fn refused(message: String, path: &str) -> CommandError {
+    CommandError::refused(message, path)
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (from, to) = (args.from, args.to);
     if from == to {
-        return Err(CliError::usage(format!(
+        return Err(CommandError::usage(format!(
             "FROM and TO are both {from}: a migration leads to a higher version; name the next one, e.g. `artifact-migrate new {from} {}.{}.0`",
             to.major,
             to.minor + 1
-        ))
-        .into());
+        )));
     }
     if from > to {
-        return Err(CliError::usage(format!(
+        return Err(CommandError::usage(format!(
             "{to} is below {from}: a migration leads up, downgrades are rollbacks (use `artifact-migrate rollback`); did you mean `artifact-migrate new {to} {from}`?"
-        ))
-        .into());
+        )));
     }
     let (repo, cfg, _) = ctx.open()?;
     let Some(workdir) = repo.workdir() else {
-        return Err(CliError::usage(
+        return Err(CommandError::usage(
             "new: a bare repository has no working tree to write the migration file in; run it in a clone",
-        )
-        .into());
+        ));
     };
     let rel = format!("{MIGRATIONS_DIR}/{from}-{to}.toml");
     let abs = workdir.join(&rel);
@@ -169,7 +162,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 return Err(refused(what, &rel));
             }
             if !loaded.registry.knows(from) {
-                ctx.out.note(&format!(
+                ctx.ui.note(format_args!(
                     "no migration leads to or from {from} yet (the registry knows {}): manifests at other versions cannot reach {to} until one does",
                     loaded
                         .registry
@@ -181,12 +174,12 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 ));
             }
         }
-        Err(e) => ctx.out.note(&format!(
-            "the existing migration definitions do not load, so the scaffold was not checked against them: {e:#}"
+        Err(e) => ctx.ui.note(format_args!(
+            "the existing migration definitions do not load, so the scaffold was not checked against them: {e}"
         )),
     }
     let dir = workdir.join(MIGRATIONS_DIR);
-    fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+    fs::create_dir_all(&dir).map_err(|e| CommandError::io("create", &dir, e))?;
     let mut file = match fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -201,29 +194,33 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 &rel,
             ))
         }
-        Err(e) => return Err(e).with_context(|| format!("create {}", abs.display())),
+        Err(e) => return Err(CommandError::io("create", &abs, e)),
     };
     file.write_all(template(from, to).as_bytes())
-        .with_context(|| format!("write {}", abs.display()))?;
+        .map_err(|e| CommandError::io("write", &abs, e))?;
     let report = NewReport {
         path: rel,
         from: from.to_string(),
         to: to.to_string(),
     };
-    ctx.out.report(&report, |_| {
-        format!(
-            "created {path}: a migration from {from} to {to} that edits nothing yet\n\
-             \n\
-             next:\n  \
-             1. edit it: add ops (the comments in it show every kind; docs/migrations.md is the reference)\n  \
-             2. optionally add .artifact-migrate/schemas/{to}.json, the JSON Schema manifests at {to} must satisfy\n  \
-             3. preview: artifact-migrate plan --diff\n  \
-             4. commit it: git add .artifact-migrate && git commit -m \"Add the {from} -> {to} migration\"\n  \
-             5. apply: artifact-migrate apply\n",
-            path = report.path
-        )
-    })?;
-    Ok(0)
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))
+}
+
+fn print_human(out: &mut String, p: Painter, r: &NewReport) -> fmt::Result {
+    let (from, to) = (&r.from, &r.to);
+    writeln!(
+        out,
+        "created {}: a migration from {from} to {to} that edits nothing yet",
+        p.paint(Style::Path, &r.path)
+    )?;
+    writeln!(out)?;
+    writeln!(out, "next:")?;
+    writeln!(out, "  1. edit it: add ops (the comments in it show every kind; docs/migrations.md is the reference)")?;
+    writeln!(out, "  2. optionally add .artifact-migrate/schemas/{to}.json, the JSON Schema manifests at {to} must satisfy")?;
+    writeln!(out, "  3. preview: artifact-migrate plan --diff")?;
+    writeln!(out, "  4. commit it: git add .artifact-migrate && git commit -m \"Add the {from} -> {to} migration\"")?;
+    writeln!(out, "  5. apply: artifact-migrate apply")
 }
 
 #[cfg(test)]

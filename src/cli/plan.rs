@@ -1,13 +1,18 @@
 //! `plan`: what `apply` would do, with every check it runs; writes nothing.
 
+use std::fmt::{self, Write as _};
+
 use serde::Serialize;
 
 use artifact_migrate::engine::{plan, BatchPlan, Failure, PlanOptions};
+use artifact_migrate::error::ErrorKind;
 use artifact_migrate::git::diff::unified_diff;
+use artifact_migrate::ids::CommitId;
 use artifact_migrate::schema::Version;
 
+use crate::cli::output::{Painter, Style};
 use crate::cli::progress::Bars;
-use crate::cli::{parse_version, Ctx};
+use crate::cli::{parse_version, CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -28,8 +33,8 @@ pub struct Args {
 #[derive(Debug, Serialize)]
 pub struct PlannedItem {
     pub path: String,
-    pub from: String,
-    pub to: String,
+    pub from: Version,
+    pub to: Version,
     pub steps: Vec<String>,
     pub changes: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,8 +43,8 @@ pub struct PlannedItem {
 
 #[derive(Debug, Serialize)]
 struct PlanReport {
-    target: String,
-    base: String,
+    target: Version,
+    base: CommitId,
     branch: String,
     migrate: Vec<PlannedItem>,
     already_current: usize,
@@ -47,17 +52,23 @@ struct PlanReport {
     /// Lossy migrations this batch would run, one line per op that drops data.
     warnings: Vec<String>,
     message: String,
+    /// Whether the text shows each diff instead of one line per manifest.
+    #[serde(skip)]
+    diff: bool,
 }
 
+/// How many manifests the text lists one by one (`--json` lists them all).
+const LISTED: usize = 20;
+
 /// The per-manifest items of a plan, with diffs when asked.
-pub fn items(p: &BatchPlan, diff: bool) -> anyhow::Result<Vec<PlannedItem>> {
+pub fn items(p: &BatchPlan, diff: bool) -> Result<Vec<PlannedItem>, CommandError> {
     p.migrate
         .iter()
         .map(|m| {
             Ok(PlannedItem {
                 path: m.path.to_string(),
-                from: m.from.to_string(),
-                to: m.to.to_string(),
+                from: m.from,
+                to: m.to,
                 steps: m.steps.iter().map(|s| s.to_string()).collect(),
                 changes: m.changes.iter().map(|c| c.detail.clone()).collect(),
                 diff: if diff {
@@ -70,10 +81,10 @@ pub fn items(p: &BatchPlan, diff: bool) -> anyhow::Result<Vec<PlannedItem>> {
         .collect()
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, cfg, _) = ctx.open()?;
     let specs = ctx.pathspecs(&repo, &args.pathspecs)?;
-    let bars = Bars::new(ctx.out.progress_enabled());
+    let bars = Bars::new(ctx.ui.progress_enabled());
     let opts = PlanOptions {
         target: args.to,
         pathspecs: specs,
@@ -96,49 +107,81 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         })
         .collect();
     let report = PlanReport {
-        target: p.target.to_string(),
-        base: p.target_ref.base.to_string(),
+        target: p.target,
+        base: p.target_ref.base,
         branch: p.target_ref.refname.clone(),
         migrate: items(&p, args.diff)?,
         already_current: p.current.len(),
         failed: p.failed.clone(),
         warnings,
         message: p.message.render(),
+        diff: args.diff,
     };
-    ctx.out.failures(&report.failed);
-    if !ctx.out.json {
-        for w in &report.warnings {
-            eprintln!("{} {w}", ctx.out.paint("warning:", "33"));
+    ctx.ui.failures(&report.failed);
+    for w in &report.warnings {
+        ctx.ui.warning(w);
+    }
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))?;
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::reported(ErrorKind::Failed))
+    }
+}
+
+fn print_human(out: &mut String, p: Painter, r: &PlanReport) -> fmt::Result {
+    if r.migrate.is_empty() && r.failed.is_empty() {
+        return writeln!(
+            out,
+            "nothing to migrate: {} manifest(s) already at {}",
+            r.already_current,
+            p.paint(Style::Version, r.target)
+        );
+    }
+    if r.diff {
+        for item in &r.migrate {
+            out.push_str(item.diff.as_deref().unwrap_or_default());
+        }
+    } else {
+        for item in r.migrate.iter().take(LISTED) {
+            writeln!(
+                out,
+                "would migrate {} ({} -> {})",
+                p.paint(Style::Path, &item.path),
+                p.paint(Style::Version, item.from),
+                p.paint(Style::Version, item.to)
+            )?;
+        }
+        if r.migrate.len() > LISTED {
+            writeln!(
+                out,
+                "... and {} more (--json lists them all)",
+                r.migrate.len() - LISTED
+            )?;
         }
     }
-    ctx.out.report(&report, |_| {
-        let mut t = String::new();
-        if report.migrate.is_empty() && report.failed.is_empty() {
-            t.push_str(&format!("nothing to migrate: {} manifest(s) already at {}\n", report.already_current, report.target));
-            return t;
-        }
-        if args.diff {
-            for item in &report.migrate {
-                t.push_str(item.diff.as_deref().unwrap_or_default());
-            }
-        } else {
-            for item in report.migrate.iter().take(20) {
-                t.push_str(&format!("would migrate {} ({} -> {})\n", item.path, item.from, item.to));
-            }
-            if report.migrate.len() > 20 {
-                t.push_str(&format!("... and {} more (--json lists them all)\n", report.migrate.len() - 20));
+    if !r.migrate.is_empty() {
+        writeln!(
+            out,
+            "\napply would commit on {} (base {}):\n",
+            r.branch,
+            p.paint(Style::Commit, r.base.short())
+        )?;
+        for line in r.message.lines() {
+            if line.is_empty() {
+                writeln!(out)?;
+            } else {
+                writeln!(out, "    {line}")?;
             }
         }
-        if !report.migrate.is_empty() {
-            t.push_str(&format!("\napply would commit on {} (base {}):\n\n", report.branch, &report.base[..12]));
-            for line in report.message.lines() {
-                t.push_str(&format!("    {line}\n").replace("    \n", "\n"));
-            }
-        }
-        if !report.failed.is_empty() {
-            t.push_str(&format!("\n{} manifest(s) failed: apply would commit nothing (or only the others with --keep-going)\n", report.failed.len()));
-        }
-        t
-    })?;
-    Ok(if report.failed.is_empty() { 0 } else { 1 })
+    }
+    if !r.failed.is_empty() {
+        writeln!(
+            out,
+            "\n{} manifest(s) failed: apply would commit nothing (or only the others with --keep-going)",
+            r.failed.len()
+        )?;
+    }
+    Ok(())
 }

@@ -1,11 +1,15 @@
 //! `repair --accept STEP`: record an intended change of an applied migration's definition.
 
+use std::fmt::{self, Write as _};
+
 use serde::Serialize;
 
 use artifact_migrate::engine::repair::accept;
+use artifact_migrate::ids::CommitId;
 
+use crate::cli::output::{Painter, Style};
 use crate::cli::progress::Bars;
-use crate::cli::Ctx;
+use crate::cli::{CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,34 +23,36 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 struct RepairJson {
-    commit: String,
+    commit: CommitId,
     accepted: String,
     checksum: String,
     file: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, cfg, _) = ctx.open()?;
-    let bars = Bars::new(ctx.out.progress_enabled());
+    let bars = Bars::new(ctx.ui.progress_enabled());
     let r = accept(&repo, &cfg, &args.accept, args.branch.as_deref(), &bars)?;
     let report = RepairJson {
-        commit: r.commit.to_string(),
+        commit: r.commit,
         accepted: r.step,
         checksum: r.checksum,
         file: r.file,
     };
-    ctx.out.report(&report, |_| {
-        format!(
-            "committed {}: accepted the current definition of migration {} ({}{})\n",
-            &report.commit[..12],
-            report.accepted,
-            report.checksum,
-            report
-                .file
-                .as_deref()
-                .map(|f| format!(", {f}"))
-                .unwrap_or_default()
-        )
-    })?;
-    Ok(0)
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))
+}
+
+fn print_human(out: &mut String, p: Painter, r: &RepairJson) -> fmt::Result {
+    write!(
+        out,
+        "committed {}: accepted the current definition of migration {} ({}",
+        p.paint(Style::Commit, r.commit.short()),
+        r.accepted,
+        r.checksum
+    )?;
+    if let Some(f) = &r.file {
+        write!(out, ", {}", p.paint(Style::Path, f))?;
+    }
+    writeln!(out, ")")
 }

@@ -1,11 +1,15 @@
 //! `rollback`: revert a migration batch as one commit.
 
+use std::fmt::{self, Write as _};
+
 use serde::Serialize;
 
 use artifact_migrate::engine::rollback::{rollback, RollbackOptions};
+use artifact_migrate::ids::CommitId;
 
+use crate::cli::output::{Painter, Style};
 use crate::cli::progress::Bars;
-use crate::cli::Ctx;
+use crate::cli::{CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -19,17 +23,17 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 struct RollbackJson {
-    commit: String,
+    commit: CommitId,
     branch: String,
-    reverted: String,
+    reverted: CommitId,
     restored: usize,
     paths: Vec<String>,
     skipped: Vec<String>,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, cfg, _) = ctx.open()?;
-    let bars = Bars::new(ctx.out.progress_enabled());
+    let bars = Bars::new(ctx.ui.progress_enabled());
     let r = rollback(
         &repo,
         &cfg,
@@ -40,25 +44,33 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         &bars,
     )?;
     let report = RollbackJson {
-        commit: r.commit.to_string(),
+        commit: r.commit,
         branch: r.target_ref.refname.clone(),
-        reverted: r.reverted.to_string(),
+        reverted: r.reverted,
         restored: r.restored.len(),
         paths: r.restored.iter().map(|p| p.to_string()).collect(),
         skipped: r.worktree.map(|w| w.skipped).unwrap_or_default(),
     };
-    ctx.out.report(&report, |o| {
-        let mut t = format!(
-            "committed {} on {}: rolled back batch {}, {} manifest(s) restored byte for byte\n",
-            &report.commit[..12],
-            report.branch,
-            &report.reverted[..12],
-            report.restored
-        );
-        for p in &report.skipped {
-            t.push_str(&format!("{} {p} changed during the run and was left as it is; HEAD has the restored version\n", o.paint("warning:", "33")));
-        }
-        t
-    })?;
-    Ok(0)
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))
+}
+
+fn print_human(out: &mut String, p: Painter, r: &RollbackJson) -> fmt::Result {
+    writeln!(
+        out,
+        "committed {} on {}: rolled back batch {}, {} manifest(s) restored byte for byte",
+        p.paint(Style::Commit, r.commit.short()),
+        r.branch,
+        p.paint(Style::Commit, r.reverted.short()),
+        r.restored
+    )?;
+    for path in &r.skipped {
+        writeln!(
+            out,
+            "{} {} changed during the run and was left as it is; HEAD has the restored version",
+            p.paint(Style::Warning, "warning:"),
+            p.paint(Style::Path, path)
+        )?;
+    }
+    Ok(())
 }

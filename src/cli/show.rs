@@ -1,14 +1,16 @@
-//! `show`: a committed manifest migrated in memory (lazy migration on read). Writes nothing.
+//! `show`: a committed manifest migrated in memory (lazy migration on read). Writes nothing:
+//! a thin renderer over [`artifact_migrate::engine::preview`].
+
+use std::fmt;
 
 use serde::Serialize;
 
-use artifact_migrate::engine::batch::batch_time;
-use artifact_migrate::engine::{
-    migrate_manifest, tool_name, BatchInfo, ManifestError, MigrateOptions, Outcome,
-};
+use artifact_migrate::engine::{preview, Preview};
+use artifact_migrate::ids::RepoPath;
 use artifact_migrate::schema::Version;
 
-use crate::cli::{parse_version, CliError, Ctx};
+use crate::cli::output::Painter;
+use crate::cli::{parse_version, CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,80 +24,49 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 struct ShowReport {
-    path: String,
-    from: String,
-    to: String,
+    path: RepoPath,
+    from: Version,
+    to: Version,
     steps: Vec<String>,
     changes: Vec<String>,
     content: String,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+impl From<Preview> for ShowReport {
+    fn from(p: Preview) -> Self {
+        ShowReport {
+            path: p.path,
+            from: p.stored_version,
+            to: p.served_version,
+            steps: p.steps.iter().map(|s| s.to_string()).collect(),
+            changes: p.changes.into_iter().map(|c| c.detail).collect(),
+            content: String::from_utf8_lossy(&p.served).into_owned(),
+        }
+    }
+}
+
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, cfg, _) = ctx.open()?;
     let path = ctx
         .pathspecs(&repo, std::slice::from_ref(&args.path))?
         .remove(0);
     let head = repo.head_commit()?;
-    let (bytes, mode) = repo.read_entry(head, &path).ok_or_else(|| {
-        CliError::environment(
-            format!("{path}: not a file in HEAD's tree; show reads committed manifests"),
-            Some(path.clone()),
-        )
-    })?;
-    if mode == 0o120000 {
-        let message = format!("{path}: {}", ManifestError::Symlink);
-        return Err(CliError {
-            kind: crate::cli::ErrorKind::Failed,
-            message,
-            path: Some(path),
-        }
-        .into());
-    }
     let loaded = ctx.registry(&repo, &cfg)?;
-    let registry = &loaded.registry;
-    let target = match args.as_version {
-        Some(v) => v,
-        None => registry
-            .latest()
-            .ok_or_else(|| CliError::environment("the registry has no migrations", None))?,
-    };
-    let batch = BatchInfo {
-        applied_at: batch_time(&repo)?,
-        base_commit: head,
-        tool: tool_name(),
-    };
-    let opts = MigrateOptions {
-        registry,
-        target,
-        artifacts_root: &cfg.artifacts_root,
-        protected: &cfg.protected,
-    };
-    let report = match migrate_manifest(&bytes, &path, &opts, &batch) {
-        Ok(Outcome::Current(v)) => ShowReport {
-            path,
-            from: v.to_string(),
-            to: v.to_string(),
-            steps: vec![],
-            changes: vec![],
-            content: String::from_utf8_lossy(&bytes).into_owned(),
-        },
-        Ok(Outcome::Migrated(m)) => ShowReport {
-            path,
-            from: m.from.to_string(),
-            to: m.to.to_string(),
-            steps: m.steps.iter().map(|s| s.to_string()).collect(),
-            changes: m.changes.iter().map(|c| c.detail.clone()).collect(),
-            content: String::from_utf8_lossy(&m.bytes).into_owned(),
-        },
-        Err(e) => {
-            return Err(CliError {
-                kind: crate::cli::ErrorKind::Failed,
-                message: format!("{path}: {e}"),
-                path: Some(path),
-            }
-            .into());
-        }
-    };
-    ctx.out.report(&report, |_| report.content.clone())?;
-    Ok(0)
+    let shown = preview(
+        &repo,
+        &cfg,
+        &loaded.registry,
+        head,
+        &RepoPath::new(path),
+        args.as_version,
+    )?;
+    let report = ShowReport::from(shown);
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))
+}
+
+/// The document itself, as it would be at the version.
+fn print_human(out: &mut String, _: Painter, r: &ShowReport) -> fmt::Result {
+    out.push_str(&r.content);
+    Ok(())
 }

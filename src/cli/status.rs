@@ -1,14 +1,19 @@
 //! `status`: the version distribution of HEAD's manifests, what is pending, what is dirty.
 
 use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
 use artifact_migrate::engine::{survey, Failure, Progress};
+use artifact_migrate::error::ErrorKind;
+use artifact_migrate::git::scan::matches_pathspec;
 use artifact_migrate::git::worktree::manifest_state;
+use artifact_migrate::ids::CommitId;
 
+use crate::cli::output::{Painter, Style};
 use crate::cli::progress::Bars;
-use crate::cli::Ctx;
+use crate::cli::{CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -22,7 +27,7 @@ pub struct Args {
 
 #[derive(Debug, Serialize)]
 struct StatusReport {
-    head: String,
+    head: CommitId,
     branch: Option<String>,
     latest: String,
     total: usize,
@@ -33,27 +38,28 @@ struct StatusReport {
     untracked: Vec<String>,
     /// Working-tree files that lag HEAD after an interrupted run because they were changed by hand.
     lagging: Vec<String>,
+    /// The artifacts root, as the text names it.
+    #[serde(skip)]
+    root: String,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, cfg, recovery) = ctx.open()?;
     let specs = ctx.pathspecs(&repo, &args.pathspecs)?;
     let head = repo.head_commit()?;
-    let bars = Bars::new(ctx.out.progress_enabled());
+    let bars = Bars::new(ctx.ui.progress_enabled());
     let loaded = ctx.registry(&repo, &cfg)?;
     let s = survey(&repo, &cfg, &loaded.registry, head, &specs, &bars)?;
     bars.start("working tree", 0);
-    let state = manifest_state(&repo, &cfg, &s.manifests, |p| {
-        artifact_migrate::git::scan::matches_pathspec(p, &specs)
-    })?;
+    let state = manifest_state(&repo, &cfg, &s.manifests, |p| matches_pathspec(p, &specs))?;
     bars.finish();
     let keep = |v: Vec<String>| -> Vec<String> {
         v.into_iter()
-            .filter(|p| artifact_migrate::git::scan::matches_pathspec(p, &specs))
+            .filter(|p| matches_pathspec(p, &specs))
             .collect()
     };
     let report = StatusReport {
-        head: head.to_string(),
+        head,
         branch: repo
             .head_branch()
             .map(|b| b.trim_start_matches("refs/heads/").to_string()),
@@ -69,40 +75,67 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         dirty: keep(state.dirty),
         untracked: keep(state.untracked),
         lagging: recovery.into_iter().flat_map(|r| r.skipped).collect(),
-    };
-    ctx.out.report(&report, |o| {
-        let mut t = format!(
-            "HEAD {} ({})\n{} manifest(s) under {}/, latest schema {}\n",
-            &report.head[..12],
-            report.branch.as_deref().unwrap_or("detached"),
-            report.total,
-            if cfg.artifacts_root.is_empty() { "." } else { &cfg.artifacts_root },
-            report.latest
-        );
-        for (v, n) in &report.versions {
-            let mark = if *v == report.latest { " (latest)" } else { "" };
-            t.push_str(&format!("  {v:>10}  {n}{mark}\n"));
-        }
-        t.push_str(&format!("pending: {}\n", report.pending));
-        for f in &report.invalid {
-            t.push_str(&format!("{} {}: {}\n", o.paint("invalid:", "31"), f.path, f.error));
-        }
-        for p in &report.dirty {
-            t.push_str(&format!("{} {p}\n", o.paint("dirty:", "33")));
-        }
-        for p in &report.untracked {
-            t.push_str(&format!("untracked: {p}\n"));
-        }
-        for p in &report.lagging {
-            t.push_str(&format!("{} {p} (changed by hand after an interrupted run; HEAD has the migrated version)\n", o.paint("lagging:", "33")));
-        }
-        t
-    })?;
-    Ok(
-        if args.check && (report.pending > 0 || !report.invalid.is_empty()) {
-            1
+        root: if cfg.artifacts_root.is_empty() {
+            ".".to_string()
         } else {
-            0
+            cfg.artifacts_root.clone()
         },
-    )
+    };
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))?;
+    if args.check && (report.pending > 0 || !report.invalid.is_empty()) {
+        Err(CommandError::reported(ErrorKind::Failed))
+    } else {
+        Ok(())
+    }
+}
+
+fn print_human(out: &mut String, p: Painter, r: &StatusReport) -> fmt::Result {
+    writeln!(
+        out,
+        "HEAD {} ({})",
+        p.paint(Style::Commit, r.head.short()),
+        r.branch.as_deref().unwrap_or("detached")
+    )?;
+    writeln!(
+        out,
+        "{} manifest(s) under {}/, latest schema {}",
+        r.total,
+        p.paint(Style::Path, &r.root),
+        p.paint(Style::Version, &r.latest)
+    )?;
+    for (v, n) in &r.versions {
+        let mark = if *v == r.latest { " (latest)" } else { "" };
+        writeln!(out, "  {:>10}  {n}{mark}", p.paint(Style::Version, v))?;
+    }
+    writeln!(out, "pending: {}", r.pending)?;
+    for f in &r.invalid {
+        writeln!(
+            out,
+            "{} {}: {}",
+            p.paint(Style::Error, "invalid:"),
+            p.paint(Style::Path, &f.path),
+            f.error
+        )?;
+    }
+    for path in &r.dirty {
+        writeln!(
+            out,
+            "{} {}",
+            p.paint(Style::Warning, "dirty:"),
+            p.paint(Style::Path, path)
+        )?;
+    }
+    for path in &r.untracked {
+        writeln!(out, "untracked: {}", p.paint(Style::Path, path))?;
+    }
+    for path in &r.lagging {
+        writeln!(
+            out,
+            "{} {} (changed by hand after an interrupted run; HEAD has the migrated version)",
+            p.paint(Style::Warning, "lagging:"),
+            p.paint(Style::Path, path)
+        )?;
+    }
+    Ok(())
 }

@@ -1,9 +1,13 @@
 //! `verify`: audit history and a revision; exit 1 on any finding.
 
-use artifact_migrate::engine::verify::verify;
+use std::fmt::{self, Write as _};
 
+use artifact_migrate::engine::verify::{verify, VerifyReport};
+use artifact_migrate::error::ErrorKind;
+
+use crate::cli::output::{Painter, Style};
 use crate::cli::progress::Bars;
-use crate::cli::Ctx;
+use crate::cli::{CommandError, Ctx};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -12,38 +16,45 @@ pub struct Args {
     pub rev: Option<String>,
 }
 
-pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
+pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, cfg, _) = ctx.open()?;
     let rev = match &args.rev {
         Some(r) => repo.resolve_commit(r)?,
         None => repo.head_commit()?,
     };
-    let bars = Bars::new(ctx.out.progress_enabled());
+    let bars = Bars::new(ctx.ui.progress_enabled());
     let report = verify(&repo, &cfg, rev, &bars)?;
-    ctx.out.report(&report, |o| {
-        let mut t = String::new();
-        for f in &report.findings {
-            t.push_str(&format!(
-                "{} {} {}: {}\n",
-                o.paint("finding:", "31"),
-                &f.commit[..12],
-                f.path.as_deref().unwrap_or("-"),
-                f.problem
-            ));
-        }
-        t.push_str(&format!(
-            "verified {} batch(es), {} rollback(s) and {} manifest(s) at {}: {}\n",
-            report.batches,
-            report.rollbacks,
-            report.manifests,
-            &report.revision[..12],
-            if report.ok {
-                "ok".to_string()
-            } else {
-                format!("{} finding(s)", report.findings.len())
-            }
-        ));
-        t
-    })?;
-    Ok(if report.ok { 0 } else { 1 })
+    ctx.ui
+        .report(&report, |out, p| print_human(out, p, &report))?;
+    if report.ok {
+        Ok(())
+    } else {
+        Err(CommandError::reported(ErrorKind::Failed))
+    }
+}
+
+fn print_human(out: &mut String, p: Painter, r: &VerifyReport) -> fmt::Result {
+    for f in &r.findings {
+        writeln!(
+            out,
+            "{} {} {}: {}",
+            p.paint(Style::Error, "finding:"),
+            p.paint(Style::Commit, f.commit.short()),
+            p.paint(Style::Path, f.path.as_deref().unwrap_or("-")),
+            f.problem
+        )?;
+    }
+    let outcome = if r.ok {
+        "ok".to_string()
+    } else {
+        format!("{} finding(s)", r.findings.len())
+    };
+    writeln!(
+        out,
+        "verified {} batch(es), {} rollback(s) and {} manifest(s) at {}: {outcome}",
+        r.batches,
+        r.rollbacks,
+        r.manifests,
+        p.paint(Style::Commit, r.revision.short()),
+    )
 }

@@ -8,12 +8,14 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::engine::error::EngineError;
 use crate::engine::history::{tool_name, BatchInfo};
 use crate::engine::land::{check_no_filters, land};
 use crate::engine::migrate::{
     migrate_manifest, ChangeNote, ManifestError, MigrateOptions, Outcome,
 };
 use crate::engine::progress::Progress;
+use crate::engine::registry::uncommitted_definitions;
 use crate::fault;
 use crate::git::cache::{CachedVersion, VersionCache};
 use crate::git::identity::Identity;
@@ -26,31 +28,6 @@ use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
 use crate::schema::checksum::registry_checksum;
 use crate::schema::{Registry, StepId, Version};
-
-/// An error that stops a whole command (as opposed to one manifest failing).
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error(transparent)]
-    Git(#[from] GitError),
-    #[error("unknown target version {target}; the registry knows {known}")]
-    UnknownTarget { target: Version, known: String },
-    #[error("the registry has no migrations")]
-    EmptyRegistry,
-    #[error("{} manifest(s) have uncommitted changes; commit or stash them first (nothing was changed): {}", paths.len(), paths.join(", "))]
-    DirtyManifests { paths: Vec<String> },
-    /// A rollback that would lose or mangle something: not a batch, already rolled back,
-    /// manifests changed since. The message says what to do instead.
-    #[error("{0}")]
-    RollbackRefused(String),
-    /// An argument that names nothing (an unknown migration, say).
-    #[error("{0}")]
-    Usage(String),
-    /// Migration or schema definitions that cannot be used, one `FILE:LINE: problem` each.
-    #[error("the migration definitions are wrong; fix them and run again:\n  {}", .0.join("\n  "))]
-    Definitions(Vec<String>),
-    #[error("migration definitions have uncommitted changes: commit them first, so the batch names definitions that are in git (nothing was changed): {}", .0.join(", "))]
-    UncommittedDefinitions(Vec<String>),
-}
 
 /// What to plan.
 #[derive(Debug, Clone, Default)]
@@ -73,21 +50,31 @@ pub struct ApplyOptions {
     pub message: Option<String>,
 }
 
-/// A manifest that one failed to migrate, and why.
-#[derive(Debug, Clone, Serialize)]
+/// A manifest that one failed to migrate, and why. Serialized as
+/// `{"path", "kind", "error"}`: the error's [`ManifestError::kind`] and its message.
+#[derive(Debug, Clone)]
 pub struct Failure {
-    pub path: String,
-    pub kind: String,
-    pub error: String,
+    pub path: RepoPath,
+    pub error: ManifestError,
 }
 
 impl Failure {
-    fn new(path: &RepoPath, e: &ManifestError) -> Self {
+    pub fn new(path: &RepoPath, e: &ManifestError) -> Self {
         Failure {
-            path: path.to_string(),
-            kind: e.kind().to_string(),
-            error: e.to_string(),
+            path: path.clone(),
+            error: e.clone(),
         }
+    }
+}
+
+impl Serialize for Failure {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct as _;
+        let mut st = s.serialize_struct("Failure", 3)?;
+        st.serialize_field("path", &self.path)?;
+        st.serialize_field("kind", self.error.kind())?;
+        st.serialize_field("error", &self.error.to_string())?;
+        st.end()
     }
 }
 
@@ -148,10 +135,9 @@ fn target_version(registry: &Registry, asked: Option<Version>) -> Result<Version
     let latest = registry.latest().ok_or(EngineError::EmptyRegistry)?;
     let target = asked.unwrap_or(latest);
     if !registry.knows(target) {
-        let known: Vec<String> = registry.versions().iter().map(|v| v.to_string()).collect();
         return Err(EngineError::UnknownTarget {
             target,
-            known: known.join(", "),
+            known: registry.versions(),
         });
     }
     Ok(target)
@@ -399,7 +385,8 @@ fn transform_round(
         .collect()
 }
 
-/// Applies a batch: refuses dirty manifests, then streams the manifests in rounds (read,
+/// Applies a batch: refuses uncommitted migration definitions (a batch must name
+/// definitions that are in git) and dirty manifests, then streams the manifests in rounds (read,
 /// transform and compress in parallel, append the new blobs to the batch's pack), so memory
 /// stays bounded whatever the corpus size; then writes the trees and the commit into the
 /// pack, moves the branch by compare-and-swap, and updates the working tree when the branch
@@ -412,6 +399,10 @@ pub fn apply(
     opts: &ApplyOptions,
     progress: &dyn Progress,
 ) -> Result<ApplyReport, EngineError> {
+    let dirty_definitions = uncommitted_definitions(repo)?;
+    if !dirty_definitions.is_empty() {
+        return Err(EngineError::UncommittedDefinitions(dirty_definitions));
+    }
     // One identity and one timestamp for the whole batch: history entries, trailer and
     // committer date must agree to the second.
     let identity = Identity::from_env(repo)?;

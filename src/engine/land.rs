@@ -1,7 +1,7 @@
 //! Landing a commit that is already written: journal, compare-and-swap on the branch,
 //! working-tree files, index, journal removed (§7). Shared by `apply` and `rollback`.
 
-use crate::engine::batch::EngineError;
+use crate::engine::error::EngineError;
 use crate::engine::progress::Progress;
 use crate::fault;
 use crate::git::refs::compare_and_swap;

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::engine::batch::EngineError;
+use crate::engine::error::EngineError;
 use crate::git::history::{records, RecordKind};
 use crate::git::message::keys;
 use crate::git::Repo;
@@ -21,7 +21,7 @@ pub struct LogStep {
 /// One batch or rollback.
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
-    pub commit: String,
+    pub commit: CommitId,
     /// `migration`, `rollback`, or `repair` (an accepted change of a migration definition).
     pub kind: &'static str,
     /// Committer date, RFC 3339 in the committer's offset.
@@ -32,18 +32,18 @@ pub struct LogEntry {
     pub manifests: Option<usize>,
     pub steps: Vec<LogStep>,
     /// For a batch: the rollback that reverted it, if any.
-    pub rolled_back_by: Option<String>,
-    /// For a rollback: the batch it reverted.
+    pub rolled_back_by: Option<CommitId>,
+    /// For a rollback: the batch it reverted, as its `Migration-Rollback-Of` trailer says.
     pub rollback_of: Option<String>,
 }
 
 /// Every batch and rollback reachable from `tip`, newest first, with rollback links.
 pub fn log(repo: &Repo, tip: CommitId) -> Result<Vec<LogEntry>, EngineError> {
     let recs = records(repo, tip)?;
-    let rolled_back_by: HashMap<String, String> = recs
+    let rolled_back_by: HashMap<String, CommitId> = recs
         .iter()
         .filter_map(|r| match &r.kind {
-            RecordKind::Rollback { of } => Some((of.clone(), r.commit.to_string())),
+            RecordKind::Rollback { of } => Some((of.clone(), r.commit)),
             _ => None,
         })
         .collect();
@@ -75,7 +75,7 @@ pub fn log(repo: &Repo, tip: CommitId) -> Result<Vec<LogEntry>, EngineError> {
                 RecordKind::Accept { .. } => ("repair", None),
             };
             LogEntry {
-                commit: r.commit.to_string(),
+                commit: r.commit,
                 kind,
                 date,
                 author: r.author.clone(),

@@ -2,11 +2,13 @@
 //! commit, compare-and-swap, working tree).
 
 pub mod batch;
+pub mod error;
 pub mod history;
 pub mod invariants;
 pub mod land;
 pub mod log;
 pub mod migrate;
+pub mod preview;
 pub mod progress;
 pub mod registry;
 pub mod repair;
@@ -16,10 +18,11 @@ pub mod validate;
 pub mod verify;
 
 pub use batch::{
-    apply, plan, ApplyOptions, ApplyReport, BatchPlan, EngineError, Failure, PlanOptions,
-    PlannedManifest,
+    apply, plan, ApplyOptions, ApplyReport, BatchPlan, Failure, PlanOptions, PlannedManifest,
 };
+pub use error::EngineError;
 pub use history::{tool_name, BatchInfo, HistoryEntry};
 pub use migrate::{migrate_manifest, ManifestError, MigrateOptions, Migrated, Outcome};
+pub use preview::{preview, Preview, PreviewError};
 pub use progress::{NoProgress, Progress};
 pub use survey::{survey, Survey};

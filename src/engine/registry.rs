@@ -13,14 +13,41 @@ use std::path::Path;
 use git2::{ObjectType, TreeWalkMode, TreeWalkResult};
 
 use crate::config::Config;
-use crate::engine::batch::EngineError;
+use crate::engine::error::EngineError;
 use crate::git::{GitError, Repo};
 use crate::ids::CommitId;
 use crate::schema::declarative::{
-    self, lint::LintIssue, lint::Severity, DeclarativeMigration, MIGRATIONS_DIR,
+    self, lint::LintIssue, lint::Severity, DeclarativeMigration, LoadError, MIGRATIONS_DIR,
 };
-use crate::schema::validation::{SchemaSet, SCHEMAS_DIR};
+use crate::schema::validation::{SchemaLoadError, SchemaSet, SCHEMAS_DIR};
 use crate::schema::{Migration, Registry, StepId};
+
+/// One reason the definitions cannot be used, located at its file (and line).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DefinitionProblem {
+    #[error("{file}:1: not UTF-8 text")]
+    NotUtf8 { file: String },
+    /// A migration file that does not load, or does not register.
+    #[error(transparent)]
+    Migration(#[from] LoadError),
+    /// A lint error of the graph the definitions make.
+    #[error("{0}")]
+    Lint(LintIssue),
+    #[error(transparent)]
+    Schema(#[from] SchemaLoadError),
+}
+
+impl DefinitionProblem {
+    /// The file it is in (`None` for a lint finding about the graph as a whole).
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            DefinitionProblem::NotUtf8 { file } => Some(file),
+            DefinitionProblem::Migration(e) => Some(&e.file),
+            DefinitionProblem::Lint(l) => l.file.as_deref(),
+            DefinitionProblem::Schema(e) => Some(&e.file),
+        }
+    }
+}
 
 /// A declarative migration as the CLI shows it.
 #[derive(Debug, Clone)]
@@ -138,13 +165,13 @@ pub fn load_registry(
     for (path, bytes) in files {
         match String::from_utf8(bytes) {
             Ok(t) => texts.push((path, t)),
-            Err(_) => problems.push(format!("{path}:1: not UTF-8 text")),
+            Err(_) => problems.push(DefinitionProblem::NotUtf8 { file: path }),
         }
     }
     let declared: Vec<DeclarativeMigration> = match declarative::load(&texts, &cfg.protected) {
         Ok(d) => d,
         Err(errors) => {
-            problems.extend(errors.iter().map(|e| e.to_string()));
+            problems.extend(errors.into_iter().map(DefinitionProblem::from));
             Vec::new()
         }
     };
@@ -153,13 +180,14 @@ pub fn load_registry(
     problems.extend(
         lint.iter()
             .filter(|l| l.severity == Severity::Error)
-            .map(|l| l.to_string()),
+            .cloned()
+            .map(DefinitionProblem::Lint),
     );
     let schema_files = read_dir_files(repo, source, SCHEMAS_DIR, ".json")?;
     let schemas = match SchemaSet::load(&schema_files) {
         Ok(s) => s,
         Err(errors) => {
-            problems.extend(errors.iter().map(|e| e.to_string()));
+            problems.extend(errors.into_iter().map(DefinitionProblem::from));
             SchemaSet::empty()
         }
     };
@@ -177,7 +205,7 @@ pub fn load_registry(
         .collect();
     let mut registry = builtins;
     declarative::register(&mut registry, declared).map_err(|errors| {
-        EngineError::Definitions(errors.iter().map(|e| e.to_string()).collect())
+        EngineError::Definitions(errors.into_iter().map(DefinitionProblem::from).collect())
     })?;
     registry.set_schemas(schemas);
     let warnings = lint

@@ -3,7 +3,7 @@
 //! `verify` then accepts that checksum for that step.
 
 use crate::config::Config;
-use crate::engine::batch::EngineError;
+use crate::engine::error::EngineError;
 use crate::engine::land::land;
 use crate::engine::progress::Progress;
 use crate::engine::registry::{load_registry, uncommitted_definitions, Source};
@@ -47,16 +47,15 @@ pub fn accept(
         .into_iter()
         .find(|m| m.id().to_string() == step)
     else {
-        let known: Vec<String> = loaded
-            .registry
-            .migrations()
-            .iter()
-            .map(|m| m.id().to_string())
-            .collect();
-        return Err(EngineError::Usage(format!(
-            "no migration {step} is defined; the registry has {}",
-            known.join(", ")
-        )));
+        return Err(EngineError::UnknownMigration {
+            step: step.to_string(),
+            known: loaded
+                .registry
+                .migrations()
+                .iter()
+                .map(|m| m.id())
+                .collect(),
+        });
     };
     let (checksum, file) = (m.checksum(), m.source().map(str::to_string));
     let identity = Identity::from_env(repo)?;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use git2::{Delta, Oid};
 
 use crate::config::Config;
-use crate::engine::batch::EngineError;
+use crate::engine::error::EngineError;
 use crate::engine::land::{check_no_filters, land};
 use crate::engine::progress::Progress;
 use crate::fault;
@@ -40,12 +40,86 @@ pub struct RollbackReport {
     pub worktree: Option<WorktreeReport>,
 }
 
-fn refused(msg: String) -> EngineError {
-    EngineError::RollbackRefused(msg)
+/// Why a rollback is refused (nothing was changed); each message says what to do instead.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no migration batch on {branch} is left to roll back")]
+    NothingLeft { branch: String },
+    #[error("batch {} was already rolled back by {}; to migrate again run `artifact-migrate apply`", .batch.short(), .by.short())]
+    AlreadyRolledBack { batch: CommitId, by: CommitId },
+    #[error("{} is a rollback, not a migration batch; to redo the migration run `artifact-migrate apply`", .commit.short())]
+    IsARollback { commit: CommitId },
+    #[error("{} is not on {branch}: roll it back on the branch it belongs to (--branch)", .commit.short())]
+    NotOnBranch { commit: CommitId, branch: String },
+    #[error("{} is not a migration batch (it has no Migration-Target trailer); `artifact-migrate log` lists the batches", .commit.short())]
+    NotABatch { commit: CommitId },
+    #[error("batch {} has {parents} parents; only a batch with one parent can be reverted", .batch.short())]
+    NotOneParent { batch: CommitId, parents: usize },
+    #[error("batch {} does not only modify files ({path} is {status:?}); revert it by hand with `git revert`", .batch.short())]
+    NotOnlyModified {
+        batch: CommitId,
+        path: String,
+        status: Delta,
+    },
+    #[error(transparent)]
+    LaterChanges(LaterChanges),
 }
 
-fn short(c: CommitId) -> String {
-    c.short()
+/// A batch whose manifests later commits changed: which paths, by which commits, and the
+/// batches to roll back first.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct LaterChanges {
+    pub batch: CommitId,
+    /// How many of the batch's manifests differ at the tip.
+    pub changed: usize,
+    /// Each changed path with the later commits that changed it, by path.
+    pub paths: Vec<(String, Vec<CommitId>)>,
+    /// Every later commit that changed one of them.
+    pub commits: Vec<CommitId>,
+    /// The later batches (not rolled back yet) among them, newest first.
+    pub later_batches: Vec<CommitId>,
+}
+
+/// How many changed paths the message names one by one.
+const SHOWN: usize = 50;
+
+impl std::fmt::Display for LaterChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shorts = |cs: &[CommitId]| {
+            cs.iter()
+                .map(CommitId::short)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(f, "cannot roll back {}: {} of its manifest(s) changed in later commits (nothing was changed):", self.batch.short(), self.changed)?;
+        for (p, cs) in self.paths.iter().take(SHOWN) {
+            write!(f, "\n  {p}: changed by {}", shorts(cs))?;
+        }
+        if self.paths.len() > SHOWN {
+            write!(
+                f,
+                "\n  ... and {} more path(s), changed by {}",
+                self.paths.len() - SHOWN,
+                shorts(&self.commits)
+            )?;
+        }
+        if self.later_batches.is_empty() {
+            write!(
+                f,
+                "\nrevert or redo those commits first, then roll back again"
+            )
+        } else {
+            write!(
+                f,
+                "\nroll back these batches first, newest first: {}",
+                shorts(&self.later_batches)
+            )
+        }
+    }
+}
+
+fn refused(r: Refusal) -> EngineError {
+    EngineError::RollbackRefused(r)
 }
 
 /// Chooses the batch: the one named, or the newest not rolled back yet.
@@ -63,25 +137,31 @@ fn choose<'a>(
                 r.kind == RecordKind::Batch && !rolled_back.contains_key(&r.commit.to_string())
             })
             .ok_or_else(|| {
-                refused(format!(
-                    "no migration batch on {} is left to roll back",
-                    target.refname
-                ))
+                refused(Refusal::NothingLeft {
+                    branch: target.refname.clone(),
+                })
             });
     };
     let id = repo.resolve_commit(rev)?;
     match recs.iter().find(|r| r.commit == id) {
         Some(r) if r.kind == RecordKind::Batch => match rolled_back.get(&id.to_string()) {
-            Some(by) => Err(refused(format!("batch {} was already rolled back by {}; to migrate again run `artifact-migrate apply`", short(id), short(*by)))),
+            Some(by) => Err(refused(Refusal::AlreadyRolledBack { batch: id, by: *by })),
             None => Ok(r),
         },
-        Some(_) => Err(refused(format!("{} is a rollback, not a migration batch; to redo the migration run `artifact-migrate apply`", short(id)))),
+        Some(_) => Err(refused(Refusal::IsARollback { commit: id })),
         None => {
-            let message = repo.git.find_commit(id.0).map(|c| String::from_utf8_lossy(c.message_bytes()).into_owned()).unwrap_or_default();
+            let message = repo
+                .git
+                .find_commit(id.0)
+                .map(|c| String::from_utf8_lossy(c.message_bytes()).into_owned())
+                .unwrap_or_default();
             if crate::git::history::classify(&message).is_some() {
-                Err(refused(format!("{} is not on {}: roll it back on the branch it belongs to (--branch)", short(id), target.refname)))
+                Err(refused(Refusal::NotOnBranch {
+                    commit: id,
+                    branch: target.refname.clone(),
+                }))
             } else {
-                Err(refused(format!("{} is not a migration batch (it has no Migration-Target trailer); `artifact-migrate log` lists the batches", short(id))))
+                Err(refused(Refusal::NotABatch { commit: id }))
             }
         }
     }
@@ -118,22 +198,20 @@ pub fn rollback(
         .collect();
     let batch = choose(repo, &recs, &rolled_back, opts, &target)?;
     let [parent] = batch.parents[..] else {
-        return Err(refused(format!(
-            "batch {} has {} parents; only a batch with one parent can be reverted",
-            short(batch.commit),
-            batch.parents.len()
-        )));
+        return Err(refused(Refusal::NotOneParent {
+            batch: batch.commit,
+            parents: batch.parents.len(),
+        }));
     };
     progress.start("compare trees", 0);
     let mut restores = Vec::new();
     for c in tree_changes(repo, Some(parent), batch.commit)? {
         if c.status != Delta::Modified {
-            return Err(refused(format!(
-                "batch {} does not only modify files ({} is {:?}); revert it by hand with `git revert`",
-                short(batch.commit),
-                c.path,
-                c.status
-            )));
+            return Err(refused(Refusal::NotOnlyModified {
+                batch: batch.commit,
+                path: c.path,
+                status: c.status,
+            }));
         }
         restores.push(Restore {
             path: RepoPath::new(c.path),
@@ -158,9 +236,9 @@ pub fn rollback(
         .collect();
     progress.finish();
     if !changed.is_empty() {
-        return Err(refused(later_changes_message(
+        return Err(refused(Refusal::LaterChanges(later_changes(
             repo, batch, tip, &recs, &changed,
-        )?));
+        )?)));
     }
     if target.checked_out {
         progress.start("check dirty", 0);
@@ -241,14 +319,14 @@ pub fn rollback(
     })
 }
 
-/// Names the paths later commits changed, the commits, and the batches to roll back first.
-fn later_changes_message(
+/// The paths later commits changed, the commits, and the batches to roll back first.
+fn later_changes(
     repo: &Repo,
     batch: &Record,
     tip: CommitId,
     recs: &[Record],
     changed: &[&Restore],
-) -> Result<String, GitError> {
+) -> Result<LaterChanges, GitError> {
     let wanted: BTreeSet<&str> = changed.iter().map(|r| r.path.as_str()).collect();
     let mut by_path: BTreeMap<String, Vec<CommitId>> = BTreeMap::new();
     let mut touching: BTreeSet<CommitId> = BTreeSet::new();
@@ -274,36 +352,20 @@ fn later_changes_message(
             _ => None,
         })
         .collect();
-    let later_batches: Vec<String> = recs
+    let later_batches: Vec<CommitId> = recs
         .iter()
         .filter(|r| {
             touching.contains(&r.commit)
                 && r.kind == RecordKind::Batch
                 && !rolled_back.contains(r.commit.to_string().as_str())
         })
-        .map(|r| short(r.commit))
+        .map(|r| r.commit)
         .collect();
-    let mut msg = format!("cannot roll back {}: {} of its manifest(s) changed in later commits (nothing was changed):", short(batch.commit), changed.len());
-    const SHOWN: usize = 50;
-    for (p, cs) in by_path.iter().take(SHOWN) {
-        let names: Vec<String> = cs.iter().map(|c| short(*c)).collect();
-        msg.push_str(&format!("\n  {p}: changed by {}", names.join(", ")));
-    }
-    if by_path.len() > SHOWN {
-        let all: Vec<String> = touching.iter().map(|c| short(*c)).collect();
-        msg.push_str(&format!(
-            "\n  ... and {} more path(s), changed by {}",
-            by_path.len() - SHOWN,
-            all.join(", ")
-        ));
-    }
-    if later_batches.is_empty() {
-        msg.push_str("\nrevert or redo those commits first, then roll back again");
-    } else {
-        msg.push_str(&format!(
-            "\nroll back these batches first, newest first: {}",
-            later_batches.join(", ")
-        ));
-    }
-    Ok(msg)
+    Ok(LaterChanges {
+        batch: batch.commit,
+        changed: changed.len(),
+        paths: by_path.into_iter().collect(),
+        commits: touching.into_iter().collect(),
+        later_batches,
+    })
 }

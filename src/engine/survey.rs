@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use rayon::prelude::*;
 
 use crate::config::Config;
-use crate::engine::batch::{EngineError, Failure};
+use crate::engine::batch::Failure;
+use crate::engine::error::EngineError;
 use crate::engine::migrate::{parse_manifest, read_version, ManifestError, IMPLICIT_VERSION};
 use crate::engine::progress::Progress;
 use crate::git::cache::{CachedVersion, VersionCache};
@@ -47,11 +48,7 @@ pub fn survey(
         .symlinks
         .iter()
         .filter(|p| matches_pathspec(p.as_str(), pathspecs))
-        .map(|p| Failure {
-            path: p.to_string(),
-            kind: ManifestError::Symlink.kind().to_string(),
-            error: ManifestError::Symlink.to_string(),
-        })
+        .map(|p| Failure::new(p, &ManifestError::Symlink))
         .collect();
     let links = invalid.len();
     let entries: Vec<_> = scan
@@ -74,18 +71,12 @@ pub fn survey(
         }
         let read: Vec<CachedVersion> = blobs
             .par_iter()
-            .map(|b| {
-                match parse_manifest(b).and_then(|(_, value)| match value.get("schema_version") {
-                    None => Ok(None),
-                    Some(Json::String(s)) => Ok(Some(s.clone())),
-                    Some(_) => read_version(&value).map(|v| Some(v.to_string())),
-                }) {
-                    Ok(v) => CachedVersion::Version(v),
-                    Err(e) => CachedVersion::Invalid {
-                        kind: e.kind().to_string(),
-                        message: e.to_string(),
-                    },
-                }
+            .map(|b| match stated_version(b) {
+                Ok(v) => CachedVersion::Version(v),
+                Err(e) => CachedVersion::Invalid {
+                    kind: e.kind().to_string(),
+                    message: e.to_string(),
+                },
             })
             .collect();
         for (&i, v) in chunk.iter().zip(read) {
@@ -96,25 +87,25 @@ pub fn survey(
     }
     progress.finish();
     cache.save();
-    let results: Vec<Result<Version, (String, String)>> = known
-        .into_iter()
-        .map(|k| classify(k, registry, latest))
-        .collect();
     let mut versions = BTreeMap::new();
     let mut pending = 0;
-    for (e, r) in entries.iter().zip(results) {
-        match r {
+    for (e, k) in entries.iter().zip(known) {
+        let stated = match k {
+            Some(CachedVersion::Version(v)) => Ok(v),
+            // The cache keeps only that a manifest is invalid: why is read again (such
+            // manifests are few), so the failure carries the typed error.
+            Some(CachedVersion::Invalid { .. }) | None => {
+                stated_version(&repo.blob(e.blob, e.path.as_str())?)
+            }
+        };
+        match stated.and_then(|v| classify(v, registry, latest)) {
             Ok(v) => {
                 *versions.entry(v).or_insert(0) += 1;
                 if v < latest {
                     pending += 1;
                 }
             }
-            Err((kind, error)) => invalid.push(Failure {
-                path: e.path.to_string(),
-                kind,
-                error,
-            }),
+            Err(err) => invalid.push(Failure::new(&e.path, &err)),
         }
     }
     invalid.sort_by(|a, b| a.path.cmp(&b.path));
@@ -129,27 +120,26 @@ pub fn survey(
     })
 }
 
+/// A manifest's `schema_version` as written (`None` when absent), or why it cannot be read.
+fn stated_version(bytes: &[u8]) -> Result<Option<String>, ManifestError> {
+    let (_, value) = parse_manifest(bytes)?;
+    match value.get("schema_version") {
+        None => Ok(None),
+        Some(Json::String(s)) => Ok(Some(s.clone())),
+        Some(_) => read_version(&value).map(|v| Some(v.to_string())),
+    }
+}
+
 /// A manifest's version as the registry sees it, or why it cannot be migrated.
 fn classify(
-    known: Option<CachedVersion>,
+    stated: Option<String>,
     registry: &Registry,
     latest: Version,
-) -> Result<Version, (String, String)> {
-    let fail = |e: ManifestError| (e.kind().to_string(), e.to_string());
-    match known {
-        None => Err(("parse".into(), "was not read".into())),
-        Some(CachedVersion::Invalid { kind, message }) => Err((kind, message)),
-        Some(CachedVersion::Version(v)) => {
-            let version = match v {
-                None => IMPLICIT_VERSION,
-                Some(s) => s
-                    .parse::<Version>()
-                    .map_err(|e| fail(ManifestError::BadVersion(e)))?,
-            };
-            registry
-                .path(version, latest)
-                .map_err(|e| fail(ManifestError::Registry(e)))?;
-            Ok(version)
-        }
-    }
+) -> Result<Version, ManifestError> {
+    let version = match stated {
+        None => IMPLICIT_VERSION,
+        Some(s) => s.parse::<Version>()?,
+    };
+    registry.path(version, latest)?;
+    Ok(version)
 }

@@ -28,9 +28,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::engine::batch::EngineError;
+use crate::engine::error::EngineError;
 use crate::engine::migrate::{parse_manifest, read_version, ManifestError};
 use crate::engine::progress::Progress;
+use crate::engine::registry::DefinitionProblem;
 use crate::git::scan::{is_manifest_path, matches_pathspec, scan_commit};
 use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
@@ -74,7 +75,7 @@ pub struct ValidateReport {
     /// `head` or `staged`.
     pub source: &'static str,
     /// HEAD's commit (`null` on an unborn branch).
-    pub commit: Option<String>,
+    pub commit: Option<CommitId>,
     /// Manifests looked at.
     pub total: usize,
     /// Manifests checked against a schema (valid or not).
@@ -205,8 +206,9 @@ pub fn staged_schemas(repo: &Repo, index: &git2::Index) -> Result<SchemaSet, Eng
             files.push((path, bytes));
         }
     }
-    SchemaSet::load(&files)
-        .map_err(|errors| EngineError::Definitions(errors.iter().map(|e| e.to_string()).collect()))
+    SchemaSet::load(&files).map_err(|errors| {
+        EngineError::Definitions(errors.into_iter().map(DefinitionProblem::from).collect())
+    })
 }
 
 /// Checks the manifests `which` names (restricted to `pathspecs`: repository-relative files
@@ -242,7 +244,7 @@ pub fn validate(
     progress.finish();
     let mut report = ValidateReport {
         source,
-        commit: head.map(|c| c.to_string()),
+        commit: head,
         total: entries.len(),
         checked: 0,
         unchecked: 0,

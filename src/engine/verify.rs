@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::engine::batch::EngineError;
+use crate::engine::error::EngineError;
 use crate::engine::history::checksum_after;
 use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
 use crate::engine::migrate::parse_manifest;
@@ -34,7 +34,7 @@ use crate::schema::MigrationContext;
 /// One problem: where, and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub commit: String,
+    pub commit: CommitId,
     pub path: Option<String>,
     pub problem: String,
 }
@@ -43,7 +43,7 @@ pub struct Finding {
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub ok: bool,
-    pub revision: String,
+    pub revision: CommitId,
     pub batches: usize,
     pub rollbacks: usize,
     /// Manifests at the audited revision.
@@ -83,7 +83,7 @@ pub fn verify(
     progress.finish();
     let mut findings = Vec::new();
     // What each batch wrote into each manifest's history: (path, base_commit) -> (batch, entry).
-    let mut written: HashMap<(String, String), (String, Json)> = HashMap::new();
+    let mut written: HashMap<(String, String), (CommitId, Json)> = HashMap::new();
     let by_id: HashMap<CommitId, &Record> = recs.iter().map(|r| (r.commit, r)).collect();
     let batches: Vec<&Record> = recs
         .iter()
@@ -129,7 +129,7 @@ pub fn verify(
     progress.finish();
     Ok(VerifyReport {
         ok: findings.is_empty(),
-        revision: rev.to_string(),
+        revision: rev,
         batches: batches.len(),
         rollbacks,
         manifests,
@@ -139,13 +139,13 @@ pub fn verify(
 
 fn finding(commit: CommitId, path: Option<&str>, problem: impl Into<String>) -> Finding {
     Finding {
-        commit: commit.to_string(),
+        commit,
         path: path.map(str::to_string),
         problem: problem.into(),
     }
 }
 
-type Written = Vec<((String, String), (String, Json))>;
+type Written = Vec<((String, String), (CommitId, Json))>;
 
 fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, Written), GitError> {
     let mut out = Vec::new();
@@ -294,7 +294,7 @@ fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, W
 
 type ManifestAudit = (
     Vec<Finding>,
-    Option<((String, String), (String, Json))>,
+    Option<((String, String), (CommitId, Json))>,
     Option<(String, String)>,
 );
 
@@ -421,10 +421,7 @@ fn audit_manifest(
     let step = s(entry, "from_version").map(|f| (f.to_string(), to.to_string()));
     (
         out,
-        Some((
-            (c.path.clone(), base.to_string()),
-            (batch.to_string(), entry.clone()),
-        )),
+        Some(((c.path.clone(), base.to_string()), (batch, entry.clone()))),
         step,
     )
 }
@@ -526,7 +523,7 @@ fn audit_revision(
     repo: &Repo,
     cfg: &Config,
     rev: CommitId,
-    written: &HashMap<(String, String), (String, Json)>,
+    written: &HashMap<(String, String), (CommitId, Json)>,
 ) -> Result<(usize, Vec<Finding>), GitError> {
     let scan = scan_commit(repo, rev, cfg)?;
     let mut blobs = Vec::with_capacity(scan.manifests.len());
@@ -552,7 +549,7 @@ fn audit_current(
     rev: CommitId,
     path: &str,
     bytes: &[u8],
-    written: &HashMap<(String, String), (String, Json)>,
+    written: &HashMap<(String, String), (CommitId, Json)>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let p = Some(path);
@@ -597,9 +594,9 @@ fn audit_current(
         match written.get(&(path.to_string(), base.to_string())) {
             Some((b, we)) => {
                 if !we.deep_eq(e) {
-                    out.push(finding(rev, p, format!("history entry {} differs from the one batch {} wrote", i + 1, &b[..12])));
+                    out.push(finding(rev, p, format!("history entry {} differs from the one batch {} wrote", i + 1, b.short())));
                 }
-                last_batch = Some(b.clone());
+                last_batch = Some(*b);
             }
             None => out.push(finding(rev, p, format!("history entry {} (base_commit {}) was not written by any batch reachable from here", i + 1, &base[..base.len().min(12)]))),
         }
@@ -607,7 +604,7 @@ fn audit_current(
     if let Some(last) = hist.last() {
         if s(last, "checksum_after") != Some(checksum_after(&doc).as_str()) {
             let since = last_batch
-                .map(|b| format!(" (batch {})", &b[..12]))
+                .map(|b| format!(" (batch {})", b.short()))
                 .unwrap_or_default();
             out.push(finding(
                 rev,
@@ -679,7 +676,7 @@ fn audit_definitions(
         let names: Vec<String> = batches.iter().map(|c| c.short()).collect();
         let recorded: Vec<&str> = changed.iter().map(|(s, _)| s.as_str()).collect();
         out.push(Finding {
-            commit: batches[0].to_string(),
+            commit: batches[0],
             path: file.clone(),
             problem: format!(
                 "migration {step} changed after batch(es) {} applied it (recorded {}, now {now}); if the change is intended, record it with `artifact-migrate repair --accept {step}`",

@@ -56,23 +56,33 @@ fn parse_zone(z: &str) -> Option<FixedOffset> {
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))
 }
 
-fn date_from_env(var: &str) -> Result<Option<DateTime<FixedOffset>>, GitError> {
+fn date_from_env(var: &'static str) -> Result<Option<DateTime<FixedOffset>>, GitError> {
     if let Some(epoch) = env("SOURCE_DATE_EPOCH") {
-        let secs: i64 = epoch.trim().parse().map_err(|_| {
-            GitError::BadDate(format!(
-                "SOURCE_DATE_EPOCH={epoch:?} is not a number of seconds"
-            ))
-        })?;
+        let bad = |problem| GitError::BadDate {
+            var: "SOURCE_DATE_EPOCH",
+            value: epoch.clone(),
+            problem,
+        };
+        let secs: i64 = epoch
+            .trim()
+            .parse()
+            .map_err(|_| bad("is not a number of seconds"))?;
         return Utc
             .timestamp_opt(secs, 0)
             .single()
             .map(|d| Some(d.fixed_offset()))
-            .ok_or_else(|| {
-                GitError::BadDate(format!("SOURCE_DATE_EPOCH={epoch:?} is out of range"))
-            });
+            .ok_or_else(|| bad("is out of range"));
     }
     match env(var) {
-        Some(v) => parse_git_date(&v).map(Some).ok_or_else(|| GitError::BadDate(format!("{var}={v:?} is not a date git or artifact-migrate understands; use @EPOCH or RFC 3339"))),
+        Some(v) => match parse_git_date(&v) {
+            Some(d) => Ok(Some(d)),
+            None => Err(GitError::BadDate {
+                var,
+                value: v,
+                problem:
+                    "is not a date git or artifact-migrate understands; use @EPOCH or RFC 3339",
+            }),
+        },
         None => Ok(None),
     }
 }

@@ -18,6 +18,8 @@ pub use repo::{Repo, Target};
 
 use std::path::PathBuf;
 
+use crate::error::ErrorKind;
+
 /// An error of the git layer, naming the object, path or operation involved.
 #[derive(Debug, thiserror::Error)]
 pub enum GitError {
@@ -27,18 +29,45 @@ pub enum GitError {
     NotARepo(PathBuf),
     #[error("the repository has no commits yet: commit the manifests first")]
     Unborn,
-    #[error("{0}")]
-    BadRevision(String),
+    /// A revision that names nothing (git2's own error kept as the source).
+    #[error("unknown revision {rev:?}: name a commit, branch or tag")]
+    UnknownRevision {
+        rev: String,
+        #[source]
+        source: git2::Error,
+    },
+    /// A revision git cannot use as written: ambiguous, or not revision syntax.
+    #[error("revision {rev:?} cannot be used: {}; name a commit, branch or tag", .source.message())]
+    BadRevision {
+        rev: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("{rev:?} does not name a commit")]
+    NotACommit {
+        rev: String,
+        #[source]
+        source: git2::Error,
+    },
+    #[error("{name:?} is not a valid branch name")]
+    BadBranchName { name: String },
     #[error("branch moved during migration: {refname} is no longer at {expected}; nothing was changed, run the command again")]
     BranchMoved { refname: String, expected: String },
     #[error("{refname} is checked out in the worktree at {worktree}; moving it from here would leave that worktree's files stale: run the command there instead")]
     CheckedOutElsewhere { refname: String, worktree: String },
     #[error("tell git who you are: set user.name and user.email (git config user.name \"Your Name\") or GIT_AUTHOR_NAME/GIT_AUTHOR_EMAIL")]
     NoIdentity,
-    #[error("{0}")]
-    BadDate(String),
+    /// A date variable (`SOURCE_DATE_EPOCH`, `GIT_AUTHOR_DATE`, ...) that cannot be used.
+    #[error("{var}={value:?} {problem}")]
+    BadDate {
+        var: &'static str,
+        value: String,
+        problem: &'static str,
+    },
     #[error("the batch would change {path}, which is not a migrated manifest; nothing was committed (this is a bug: please report it)")]
     BatchTouchesOther { path: String },
+    #[error("the batch would update {path}, which is not in the base tree; nothing was committed (this is a bug: please report it)")]
+    NotInBaseTree { path: String },
     #[error("{path}: git would convert this file on checkout ({attr}), so the working tree would differ from the committed blob; unset that for manifests, or use --branch")]
     Filtered { path: String, attr: String },
     #[error("{path}: {source}")]
@@ -51,6 +80,49 @@ pub enum GitError {
 }
 
 impl GitError {
+    /// What kind of failure this is (exhaustive: a new variant must be classified here).
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            GitError::NotARepo(_)
+            | GitError::Unborn
+            | GitError::NoIdentity
+            | GitError::BadDate { .. }
+            | GitError::Io { .. }
+            | GitError::Git { .. } => ErrorKind::Environment,
+            GitError::UnknownRevision { .. } => ErrorKind::NotFound,
+            GitError::BadRevision { .. }
+            | GitError::NotACommit { .. }
+            | GitError::BadBranchName { .. } => ErrorKind::Usage,
+            GitError::BranchMoved { .. }
+            | GitError::CheckedOutElsewhere { .. }
+            | GitError::Filtered { .. } => ErrorKind::Refused,
+            GitError::BatchTouchesOther { .. } | GitError::NotInBaseTree { .. } => {
+                ErrorKind::Internal
+            }
+        }
+    }
+
+    /// The one file to blame, if there is one.
+    pub fn path(&self) -> Option<String> {
+        match self {
+            GitError::Io { path, .. } => Some(path.display().to_string()),
+            GitError::Filtered { path, .. } => Some(path.clone()),
+            GitError::NotARepo(_)
+            | GitError::Unborn
+            | GitError::UnknownRevision { .. }
+            | GitError::BadRevision { .. }
+            | GitError::NotACommit { .. }
+            | GitError::BadBranchName { .. }
+            | GitError::BranchMoved { .. }
+            | GitError::CheckedOutElsewhere { .. }
+            | GitError::NoIdentity
+            | GitError::BadDate { .. }
+            | GitError::BatchTouchesOther { .. }
+            | GitError::NotInBaseTree { .. }
+            | GitError::Git { .. } => None,
+        }
+    }
+
     /// Wraps a libgit2 error with what we were doing.
     pub fn git(op: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
         let op = op.into();

@@ -88,11 +88,8 @@ fn rebuild(
                 .push((&rest[i + 1..], u)),
         }
     }
-    let missing = |name: &[u8]| {
-        GitError::BadRevision(format!(
-            "{dir}{} is not in the base tree",
-            String::from_utf8_lossy(name)
-        ))
+    let missing = |name: &[u8]| GitError::NotInBaseTree {
+        path: format!("{dir}{}", String::from_utf8_lossy(name)),
     };
     let mut data = Vec::with_capacity(tree.len() * 48);
     let mut used = 0;

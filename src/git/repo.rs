@@ -4,7 +4,7 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
-use crate::config::{Config, CONFIG_FILE};
+use crate::config::{Config, ConfigError, ConfigProblem, CONFIG_FILE};
 use crate::git::GitError;
 use crate::ids::CommitId;
 
@@ -96,14 +96,19 @@ impl Repo {
 
     /// Resolves a revision (`HEAD`, a branch, a commit id) to a commit.
     pub fn resolve_commit(&self, rev: &str) -> Result<CommitId, GitError> {
-        let obj = self.git.revparse_single(rev).map_err(|_| {
-            GitError::BadRevision(format!(
-                "unknown revision {rev:?}: name a commit, branch or tag"
-            ))
+        let obj = self.git.revparse_single(rev).map_err(|source| {
+            let rev = rev.to_string();
+            match source.code() {
+                git2::ErrorCode::NotFound => GitError::UnknownRevision { rev, source },
+                _ => GitError::BadRevision { rev, source },
+            }
         })?;
         let commit = obj
             .peel_to_commit()
-            .map_err(|_| GitError::BadRevision(format!("{rev:?} does not name a commit")))?;
+            .map_err(|source| GitError::NotACommit {
+                rev: rev.to_string(),
+                source,
+            })?;
         Ok(CommitId(commit.id()))
     }
 
@@ -120,9 +125,9 @@ impl Repo {
                     format!("refs/heads/{b}")
                 };
                 if !git2::Reference::is_valid_name(&full) {
-                    return Err(GitError::BadRevision(format!(
-                        "{b:?} is not a valid branch name"
-                    )));
+                    return Err(GitError::BadBranchName {
+                        name: b.to_string(),
+                    });
                 }
                 full
             }
@@ -210,16 +215,16 @@ impl Repo {
 
     /// The settings: `.artifact-migrate.toml` from the working tree, or from HEAD's tree in
     /// a bare repository; the defaults when there is none.
-    pub fn load_config(&self) -> Result<Config, Box<dyn std::error::Error + Send + Sync>> {
+    pub fn load_config(&self) -> Result<Config, ConfigError> {
         let text = match self.workdir() {
             Some(wd) => match std::fs::read_to_string(wd.join(CONFIG_FILE)) {
                 Ok(t) => Some(t),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                 Err(e) => {
-                    return Err(Box::new(GitError::Io {
-                        path: wd.join(CONFIG_FILE),
-                        source: e,
-                    }))
+                    return Err(ConfigError {
+                        file: wd.join(CONFIG_FILE).display().to_string(),
+                        problem: ConfigProblem::Unreadable(e),
+                    })
                 }
             },
             None => self
@@ -229,7 +234,7 @@ impl Repo {
                 .and_then(|b| String::from_utf8(b).ok()),
         };
         match text {
-            Some(t) => Ok(Config::from_toml(&t)?),
+            Some(t) => Config::from_toml(&t),
             None => Ok(Config::default()),
         }
     }

@@ -452,7 +452,7 @@ pub fn clear_journal(repo: &Repo, j: &Journal) -> Result<(), GitError> {
 #[derive(Debug, Clone, Serialize)]
 pub struct Recovery {
     pub operation: String,
-    pub commit: String,
+    pub commit: CommitId,
     /// `completed`: the ref had moved and the working tree was brought up to it;
     /// `not_landed`: the ref never moved, nothing to do; `superseded`: the commit landed
     /// but the branch has moved on since, so the working tree was left to git.
@@ -464,7 +464,7 @@ pub struct Recovery {
 impl Recovery {
     /// One line for a person.
     pub fn describe(&self) -> String {
-        let short = &self.commit[..12.min(self.commit.len())];
+        let short = self.commit.short();
         match self.outcome {
             "completed" => {
                 let mut s = format!("finished the interrupted {} of {short}: updated {} working-tree file(s)", self.operation, self.updated);
@@ -540,7 +540,7 @@ fn finish_one(repo: &Repo, j: &Journal) -> Result<Recovery, GitError> {
     let current = repo.git.refname_to_id(&j.refname).ok();
     let recovery = |outcome, updated, skipped| Recovery {
         operation: j.operation.clone(),
-        commit: j.new.clone(),
+        commit: CommitId(new),
         outcome,
         updated,
         skipped,
