@@ -2,10 +2,12 @@
 //! library: parse arguments, open the repository, call the engine, render the report.
 
 pub mod apply;
+pub mod completions;
 pub mod demo;
 pub mod error;
 pub mod hook;
 pub mod log;
+pub mod man;
 pub mod migrations;
 pub mod new;
 pub mod output;
@@ -93,6 +95,10 @@ pub enum Command {
     New(new::Args),
     /// Build a sample artifacts repository and walk through the main job on it.
     Demo(demo::Args),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(completions::Args),
+    /// Print the manual page (roff), e.g. `artifact-migrate man | man -l -`.
+    Man(man::Args),
 }
 
 /// What every command gets: where it runs, how to print.
@@ -226,5 +232,7 @@ pub fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Hook(a) => hook::run(&ctx, a),
         Command::New(a) => new::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
+        Command::Completions(a) => completions::run(&ctx, a),
+        Command::Man(a) => man::run(&ctx, a),
     }
 }
