@@ -155,6 +155,24 @@ impl Run {
             .collect()
     }
 
+    /// The run as a transcript, for snapshots: stdout, a `------- stderr -------` line,
+    /// stderr, and `[exit status: N]` (each part ends with a newline; one that did not is
+    /// marked `[no newline]`).
+    pub fn transcript(&self) -> String {
+        fn part(out: &mut String, text: &str) {
+            out.push_str(text);
+            if !text.is_empty() && !text.ends_with('\n') {
+                out.push_str("[no newline]\n");
+            }
+        }
+        let mut t = String::new();
+        part(&mut t, &self.stdout);
+        t.push_str("------- stderr -------\n");
+        part(&mut t, &self.stderr);
+        t.push_str(&format!("[exit status: {}]\n", self.code));
+        t
+    }
+
     /// The non-empty lines of stdout and stderr together (the human output).
     pub fn output_lines(&self) -> Vec<&str> {
         self.stdout
@@ -437,6 +455,7 @@ impl TestRepo {
     }
 
     /// Runs a configured command (see [`TestRepo::cli_command`]).
+    #[must_use = "a run's output is to be checked"]
     pub fn run<I, S>(&self, mut cmd: assert_cmd::Command, args: I) -> Run
     where
         I: IntoIterator<Item = S>,
@@ -456,12 +475,43 @@ impl TestRepo {
     }
 
     /// Runs `artifact-migrate -C <repo> ARGS` with the test environment.
+    #[must_use = "a run's output is to be checked"]
     pub fn cli<I, S>(&self, args: I) -> Run
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
         self.run(self.cli_command(), args)
+    }
+
+    /// `artifact-migrate -C <repo> ARGS` as a transcript ([`Run::transcript`]) with this
+    /// repository's temporary paths written `[REPO]` and `[HOME]`: what snapshots hold.
+    #[must_use = "a transcript is to be compared with its snapshot"]
+    pub fn transcript<I, S>(&self, args: I) -> String
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.redact(&self.cli(args).transcript())
+    }
+
+    /// `text` with this repository's directory written `[REPO]` and its `HOME` `[HOME]`
+    /// (as given and as the file system resolves them).
+    pub fn redact(&self, text: &str) -> String {
+        let mut out = text.to_string();
+        for (dir, name) in [
+            (self.root.as_path(), "[REPO]"),
+            (self.home.path(), "[HOME]"),
+        ] {
+            let mut forms = vec![dir.display().to_string()];
+            if let Ok(real) = dir.canonicalize() {
+                forms.push(real.display().to_string());
+            }
+            for f in forms {
+                out = out.replace(&f, name);
+            }
+        }
+        out
     }
 
     /// The commit id HEAD points to.
