@@ -47,14 +47,19 @@ fn the_shipped_man_page_is_what_the_cli_prints() {
             "{cmd}"
         );
     }
-    assert!(run.stdout.contains("\\-\\-keep\\-going"));
-    assert!(run.stdout.contains(".SH \"EXIT STATUS\""));
-    for code in ["1", "2", "3", "70"] {
-        assert!(
-            run.stdout.contains(&format!(".TP\n\\fB{code}\\fR\n")),
-            "{code}"
-        );
-    }
+    let codes = ["1", "2", "3", "70"].map(|c| format!(".TP\n\\fB{c}\\fR\n"));
+    let missing: Vec<&String> = codes
+        .iter()
+        .filter(|c| !run.stdout.contains(c.as_str()))
+        .collect();
+    assert_eq!(
+        missing,
+        Vec::<&String>::new(),
+        "exit codes missing from EXIT STATUS"
+    );
+    assert!(
+        run.stdout.contains("\\-\\-keep\\-going") && run.stdout.contains(".SH \"EXIT STATUS\"")
+    );
 }
 
 #[test]
@@ -72,16 +77,8 @@ fn completion_scripts_are_generated_for_every_shell() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let script = dir.path().join("artifact-migrate.bash");
     fs::write(&script, &run.stdout).expect("write the script");
-    let out = Command::new("bash")
-        .arg("-n")
-        .arg(&script)
-        .output()
-        .expect("run bash");
-    assert!(
-        out.status.success(),
-        "bash -n: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (ok, said) = outcome(Command::new("bash").arg("-n").arg(&script));
+    assert!(ok, "bash -n: {said}");
 }
 
 /// A repository whose `plan` prints on both streams: a `would migrate` list on stdout and a
@@ -265,24 +262,20 @@ fn the_pre_commit_framework_runs_the_hook() {
             .env("PRE_COMMIT_HOME", cache.path())
             .env("PRE_COMMIT_COLOR", "never")
             .args(["commit", "-q", "-m", message]);
-        let out = cmd.output().expect("run git commit");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        outcome(&mut cmd)
     };
-    let good = "artifacts/job-g/run-1/manifest.json";
-    repo.file(
-        good,
-        json!({"schema_version": "1.2.0", "job_id": "job-g", "run_id": "run-1", "status": "failed"}),
-    );
-    repo.git(["add", good]);
-    let before = repo.head();
-    let (ok, output) = commit("a good run");
+    // Stages a new run with this status, and commits it.
+    let commit_run = |run: &str, status: &str| {
+        let p = format!("artifacts/job-g/{run}/manifest.json");
+        let doc =
+            json!({"schema_version": "1.2.0", "job_id": "job-g", "run_id": run, "status": status});
+        repo.file(&p, doc);
+        repo.git(["add", &p]);
+        let before = repo.head();
+        let (ok, output) = commit(&format!("record {run}"));
+        (ok, output, before, p)
+    };
+    let (ok, output, before, _) = commit_run("run-1", "failed");
     assert!(ok, "a valid manifest is committed:\n{output}");
     assert!(
         output.contains("artifact-migrate validate --staged"),
@@ -291,14 +284,7 @@ fn the_pre_commit_framework_runs_the_hook() {
     assert!(output.contains("Passed"), "{output}");
     assert_ne!(repo.head(), before);
 
-    let bad = "artifacts/job-g/run-2/manifest.json";
-    repo.file(
-        bad,
-        json!({"schema_version": "1.2.0", "job_id": "job-g", "run_id": "run-2", "status": "maybe"}),
-    );
-    repo.git(["add", bad]);
-    let before = repo.head();
-    let (ok, output) = commit("a bad run");
+    let (ok, output, before, bad) = commit_run("run-2", "maybe");
     assert!(!ok, "an invalid manifest is refused:\n{output}");
     assert!(output.contains("Failed"), "{output}");
     assert!(

@@ -30,16 +30,11 @@ fn preview_serves_what_apply_writes_and_writes_nothing() {
     let loaded = load_registry(&r, &cfg, Source::Worktree).expect("the built-ins");
     let head = r.head_commit().expect("HEAD");
     let p = manifest_path(&format!("{JOB}/{RUN_100}"));
+    let path = RepoPath::new(p.clone());
+    let preview_at =
+        |commit| preview(&r, &cfg, &loaded.registry, commit, &path, None).expect("a preview");
     let before = (repo.git_dir_snapshot(), repo.worktree_snapshot());
-    let shown = preview(
-        &r,
-        &cfg,
-        &loaded.registry,
-        head,
-        &RepoPath::new(p.clone()),
-        None,
-    )
-    .expect("a preview");
+    let shown = preview_at(head);
     assert_eq!((repo.git_dir_snapshot(), repo.worktree_snapshot()), before);
     assert_eq!(shown.commit, head);
     assert_eq!(shown.stored, repo.show("HEAD", &p));
@@ -62,16 +57,7 @@ fn preview_serves_what_apply_writes_and_writes_nothing() {
     assert_eq!(served.replace(&at, APPLIED_AT), written);
 
     // Already at the version: served as stored.
-    let head = r.head_commit().expect("HEAD");
-    let current = preview(
-        &r,
-        &cfg,
-        &loaded.registry,
-        head,
-        &RepoPath::new(p.clone()),
-        None,
-    )
-    .expect("a preview");
+    let current = preview_at(r.head_commit().expect("HEAD"));
     assert_eq!(current.served, current.stored);
     assert!(current.steps.is_empty());
 }

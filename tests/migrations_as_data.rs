@@ -598,15 +598,7 @@ fn git_commit(repo: &TestRepo, args: &[&str], path_env: Option<&str>) -> (bool, 
     if let Some(p) = path_env {
         cmd.env("PATH", p);
     }
-    let out = cmd.output().expect("run git commit");
-    (
-        out.status.success(),
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ),
-    )
+    outcome(&mut cmd)
 }
 
 const HINT: &str = "commit aborted by the artifact-migrate pre-commit hook; fix the manifest, or skip the check with git commit --no-verify";

@@ -5,11 +5,10 @@ use std::fmt::{self, Write as _};
 use serde::Serialize;
 
 use artifact_migrate::engine::{apply, ApplyOptions, Failure, PlanOptions};
-use artifact_migrate::error::ErrorKind;
 use artifact_migrate::ids::CommitId;
 use artifact_migrate::schema::Version;
 
-use crate::cli::output::{Painter, Style};
+use crate::cli::output::{print_skipped, Painter, Style};
 use crate::cli::progress::Bars;
 use crate::cli::{parse_version, CommandError, Ctx};
 
@@ -75,11 +74,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     ctx.ui.failures(&report.failed);
     ctx.ui
         .report(&report, |out, p| print_human(out, p, &report))?;
-    if report.failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CommandError::reported(ErrorKind::Failed))
-    }
+    CommandError::failed_if(!report.failed.is_empty())
 }
 
 fn print_human(out: &mut String, p: Painter, r: &ApplyReportJson) -> fmt::Result {
@@ -112,13 +107,5 @@ fn print_human(out: &mut String, p: Painter, r: &ApplyReportJson) -> fmt::Result
             p.paint(Style::Version, r.target)
         )?,
     }
-    for path in &r.skipped {
-        writeln!(
-            out,
-            "{} {} changed during the run and was left as it is; HEAD has the migrated version",
-            p.paint(Style::Warning, "warning:"),
-            p.paint(Style::Path, path)
-        )?;
-    }
-    Ok(())
+    print_skipped(out, p, &r.skipped, "migrated")
 }

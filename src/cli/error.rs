@@ -55,8 +55,18 @@ impl CommandError {
         .with_path(path.display().to_string())
     }
 
+    /// What a command returns after rendering a report that shows what failed (failed
+    /// manifests, findings): `failed` exits 1 and prints nothing more.
+    pub fn failed_if(failed: bool) -> Result<(), Self> {
+        if failed {
+            Err(Self::reported(ErrorKind::Failed))
+        } else {
+            Ok(())
+        }
+    }
+
     /// The report already rendered says what is wrong; exit with `kind`'s code.
-    pub fn reported(kind: ErrorKind) -> Self {
+    fn reported(kind: ErrorKind) -> Self {
         CommandError {
             kind,
             error: None,
@@ -157,8 +167,9 @@ mod tests {
 
     #[test]
     fn a_reported_error_has_no_message_of_its_own() {
-        let e = CommandError::reported(ErrorKind::Failed);
+        let e = CommandError::failed_if(true).expect_err("failed");
         assert_eq!(e.message(), None);
         assert_eq!(e.kind().exit_code(), 1);
+        assert!(CommandError::failed_if(false).is_ok());
     }
 }

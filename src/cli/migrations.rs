@@ -6,7 +6,6 @@ use serde::Serialize;
 
 use artifact_migrate::engine::registry::{load_registry, Source};
 use artifact_migrate::engine::EngineError;
-use artifact_migrate::error::ErrorKind;
 use artifact_migrate::git::Repo;
 use artifact_migrate::schema::{LintFinding, Registry};
 
@@ -81,7 +80,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
                     };
                     ctx.ui
                         .report(&report, |out, p| print_broken(out, p, &report))?;
-                    return Err(CommandError::reported(ErrorKind::Failed));
+                    return CommandError::failed_if(true);
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -105,11 +104,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let report = report(registry, findings, args.check);
     ctx.ui
         .report(&report, |out, p| print_human(out, p, &report))?;
-    if args.check && !report.findings.is_empty() {
-        Err(CommandError::reported(ErrorKind::Failed))
-    } else {
-        Ok(())
-    }
+    CommandError::failed_if(args.check && !report.findings.is_empty())
 }
 
 fn report(registry: &Registry, findings: Vec<LintFinding>, check: bool) -> MigrationsReport {

@@ -123,6 +123,14 @@ pub struct Painted<T> {
     color: bool,
 }
 
+impl<T> Painted<T> {
+    /// The same value, never styled (a label that stays plain beside styled ones).
+    pub fn plain(mut self) -> Self {
+        self.color = false;
+        self
+    }
+}
+
 impl<T: fmt::Display> fmt::Display for Painted<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.color {
@@ -205,7 +213,8 @@ impl Ui {
             return;
         }
         let mut text = String::new();
-        let _ = print_failures(&mut text, Painter::new(self.colors.stderr), failed);
+        let p = Painter::new(self.colors.stderr);
+        let _ = print_failures(&mut text, p, p.paint(Style::Error, "error:"), failed);
         write_err(&text);
     }
 
@@ -250,15 +259,42 @@ fn print_error(out: &mut String, p: Painter, message: &str, hints: &[String]) ->
     Ok(())
 }
 
-/// `error: PATH: REASON` per failed manifest.
-pub fn print_failures(out: &mut String, p: Painter, failed: &[Failure]) -> fmt::Result {
+/// `LABEL PATH: REASON` per failed manifest (`error:` on stderr, `invalid:` in `status`).
+pub fn print_failures(
+    out: &mut String,
+    p: Painter,
+    label: impl fmt::Display,
+    failed: &[Failure],
+) -> fmt::Result {
     for f in failed {
-        writeln!(
+        print_path_line(out, p, &label, &f.path, format_args!(": {}", f.error))?;
+    }
+    Ok(())
+}
+
+/// `LABEL PATH` and what follows it, on one line.
+pub fn print_path_line(
+    out: &mut String,
+    p: Painter,
+    label: impl fmt::Display,
+    path: impl fmt::Display,
+    rest: impl fmt::Display,
+) -> fmt::Result {
+    writeln!(out, "{label} {}{rest}", p.paint(Style::Path, path))
+}
+
+/// The working-tree files a run left alone because they changed meanwhile (HEAD has the
+/// `what` version: migrated, restored).
+pub fn print_skipped(out: &mut String, p: Painter, skipped: &[String], what: &str) -> fmt::Result {
+    for path in skipped {
+        print_path_line(
             out,
-            "{} {}: {}",
-            p.paint(Style::Error, "error:"),
-            p.paint(Style::Path, &f.path),
-            f.error
+            p,
+            p.paint(Style::Warning, "warning:"),
+            path,
+            format_args!(
+                " changed during the run and was left as it is; HEAD has the {what} version"
+            ),
         )?;
     }
     Ok(())

@@ -5,7 +5,6 @@ use std::fmt::{self, Write as _};
 use serde::Serialize;
 
 use artifact_migrate::engine::{plan, BatchPlan, Failure, PlanOptions};
-use artifact_migrate::error::ErrorKind;
 use artifact_migrate::git::diff::unified_diff;
 use artifact_migrate::ids::CommitId;
 use artifact_migrate::schema::Version;
@@ -123,11 +122,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     }
     ctx.ui
         .report(&report, |out, p| print_human(out, p, &report))?;
-    if report.failed.is_empty() {
-        Ok(())
-    } else {
-        Err(CommandError::reported(ErrorKind::Failed))
-    }
+    CommandError::failed_if(!report.failed.is_empty())
 }
 
 fn print_human(out: &mut String, p: Painter, r: &PlanReport) -> fmt::Result {

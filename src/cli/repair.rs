@@ -44,15 +44,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
 }
 
 fn print_human(out: &mut String, p: Painter, r: &RepairJson) -> fmt::Result {
-    write!(
+    let file = match &r.file {
+        Some(f) => format!(", {}", p.paint(Style::Path, f)),
+        None => String::new(),
+    };
+    let (commit, step) = (p.paint(Style::Commit, r.commit.short()), &r.accepted);
+    writeln!(
         out,
-        "committed {}: accepted the current definition of migration {} ({}",
-        p.paint(Style::Commit, r.commit.short()),
-        r.accepted,
+        "committed {commit}: accepted the current definition of migration {step} ({}{file})",
         r.checksum
-    )?;
-    if let Some(f) = &r.file {
-        write!(out, ", {}", p.paint(Style::Path, f))?;
-    }
-    writeln!(out, ")")
+    )
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 use artifact_migrate::engine::rollback::{rollback, RollbackOptions};
 use artifact_migrate::ids::CommitId;
 
-use crate::cli::output::{Painter, Style};
+use crate::cli::output::{print_skipped, Painter, Style};
 use crate::cli::progress::Bars;
 use crate::cli::{CommandError, Ctx};
 
@@ -64,13 +64,5 @@ fn print_human(out: &mut String, p: Painter, r: &RollbackJson) -> fmt::Result {
         p.paint(Style::Commit, r.reverted.short()),
         r.restored
     )?;
-    for path in &r.skipped {
-        writeln!(
-            out,
-            "{} {} changed during the run and was left as it is; HEAD has the restored version",
-            p.paint(Style::Warning, "warning:"),
-            p.paint(Style::Path, path)
-        )?;
-    }
-    Ok(())
+    print_skipped(out, p, &r.skipped, "restored")
 }

@@ -6,12 +6,11 @@ use std::fmt::{self, Write as _};
 use serde::Serialize;
 
 use artifact_migrate::engine::{survey, Failure, Progress};
-use artifact_migrate::error::ErrorKind;
 use artifact_migrate::git::scan::matches_pathspec;
 use artifact_migrate::git::worktree::manifest_state;
 use artifact_migrate::ids::CommitId;
 
-use crate::cli::output::{Painter, Style};
+use crate::cli::output::{print_failures, print_path_line, Painter, Style};
 use crate::cli::progress::Bars;
 use crate::cli::{CommandError, Ctx};
 
@@ -83,11 +82,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     };
     ctx.ui
         .report(&report, |out, p| print_human(out, p, &report))?;
-    if args.check && (report.pending > 0 || !report.invalid.is_empty()) {
-        Err(CommandError::reported(ErrorKind::Failed))
-    } else {
-        Ok(())
-    }
+    CommandError::failed_if(args.check && (report.pending > 0 || !report.invalid.is_empty()))
 }
 
 fn print_human(out: &mut String, p: Painter, r: &StatusReport) -> fmt::Result {
@@ -109,33 +104,20 @@ fn print_human(out: &mut String, p: Painter, r: &StatusReport) -> fmt::Result {
         writeln!(out, "  {:>10}  {n}{mark}", p.paint(Style::Version, v))?;
     }
     writeln!(out, "pending: {}", r.pending)?;
-    for f in &r.invalid {
-        writeln!(
-            out,
-            "{} {}: {}",
-            p.paint(Style::Error, "invalid:"),
-            p.paint(Style::Path, &f.path),
-            f.error
-        )?;
-    }
-    for path in &r.dirty {
-        writeln!(
-            out,
-            "{} {}",
-            p.paint(Style::Warning, "dirty:"),
-            p.paint(Style::Path, path)
-        )?;
-    }
-    for path in &r.untracked {
-        writeln!(out, "untracked: {}", p.paint(Style::Path, path))?;
-    }
-    for path in &r.lagging {
-        writeln!(
-            out,
-            "{} {} (changed by hand after an interrupted run; HEAD has the migrated version)",
+    print_failures(out, p, p.paint(Style::Error, "invalid:"), &r.invalid)?;
+    let lines = [
+        (p.paint(Style::Warning, "dirty:"), &r.dirty, ""),
+        (p.paint(Style::Note, "untracked:").plain(), &r.untracked, ""),
+        (
             p.paint(Style::Warning, "lagging:"),
-            p.paint(Style::Path, path)
-        )?;
+            &r.lagging,
+            " (changed by hand after an interrupted run; HEAD has the migrated version)",
+        ),
+    ];
+    for (label, paths, rest) in lines {
+        for path in paths {
+            print_path_line(out, p, &label, path, rest)?;
+        }
     }
     Ok(())
 }

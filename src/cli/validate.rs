@@ -100,11 +100,7 @@ fn index_file() -> Result<Option<PathBuf>, CommandError> {
 fn render(ctx: &Ctx, report: &ValidateReport, no_schemas: bool) -> Result<(), CommandError> {
     ctx.ui
         .report(report, |out, p| print_human(out, p, report, no_schemas))?;
-    if report.ok() {
-        Ok(())
-    } else {
-        Err(CommandError::reported(ErrorKind::Failed))
-    }
+    CommandError::failed_if(!report.ok())
 }
 
 /// The human rendering: one line per violation (or per unreadable manifest), a summary, and

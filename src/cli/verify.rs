@@ -3,7 +3,6 @@
 use std::fmt::{self, Write as _};
 
 use artifact_migrate::engine::verify::{verify, VerifyReport};
-use artifact_migrate::error::ErrorKind;
 
 use crate::cli::output::{Painter, Style};
 use crate::cli::progress::Bars;
@@ -26,11 +25,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let report = verify(&repo, &cfg, rev, &bars)?;
     ctx.ui
         .report(&report, |out, p| print_human(out, p, &report))?;
-    if report.ok {
-        Ok(())
-    } else {
-        Err(CommandError::reported(ErrorKind::Failed))
-    }
+    CommandError::failed_if(!report.ok)
 }
 
 fn print_human(out: &mut String, p: Painter, r: &VerifyReport) -> fmt::Result {

@@ -683,6 +683,19 @@ fn snapshot_dir(root: &Path, dir: &Path, skip_git: bool, out: &mut BTreeMap<Stri
     }
 }
 
+/// Runs a prepared command; returns whether it succeeded, and its stdout and stderr together.
+pub fn outcome(cmd: &mut StdCommand) -> (bool, String) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("run {:?}: {e}", cmd.get_program()));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
 /// `sha256:<hex>` of bytes, computed here (not by the crate under test).
 pub fn sha256_hex(bytes: &[u8]) -> String {
     let d = Sha256::digest(bytes);
