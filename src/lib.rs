@@ -12,7 +12,7 @@
 //!
 //! The library is usable without the CLI: open a [`git::Repo`], load a [`config::Config`],
 //! build a [`schema::Registry`] (the built-ins, plus any [`schema::Migration`] you
-//! implement), then call [`engine::plan`] or [`engine::apply`]; [`engine::preview`] shows
+//! implement), then call [`engine::plan`] or [`engine::apply`]; [`engine::preview()`] shows
 //! one committed manifest at a version without writing anything. Every error says what
 //! kind it is ([`error::ErrorKind`]: the CLI's exit code, a server's HTTP status).
 
