@@ -3,6 +3,7 @@
 use serde::Deserialize;
 
 use crate::engine::invariants::DEFAULT_PROTECTED;
+use crate::layout::Layouts;
 
 /// The settings one run uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +14,8 @@ pub struct Config {
     pub manifest_name: String,
     /// Protected fields, as JSON pointers.
     pub protected: Vec<String>,
+    /// Where runs live under the artifacts root; the first is the canonical layout.
+    pub layouts: Layouts,
 }
 
 impl Default for Config {
@@ -21,6 +24,7 @@ impl Default for Config {
             artifacts_root: "artifacts".into(),
             manifest_name: "manifest.json".into(),
             protected: DEFAULT_PROTECTED.iter().map(|s| s.to_string()).collect(),
+            layouts: Layouts::default(),
         }
     }
 }
@@ -32,6 +36,7 @@ struct ConfigFile {
     artifacts_root: Option<String>,
     manifest_name: Option<String>,
     protected_fields: Option<Vec<String>>,
+    layouts: Option<Vec<String>>,
 }
 
 /// A config file that cannot be used.
@@ -76,6 +81,9 @@ impl Config {
             }
             cfg.protected = fields;
         }
+        if let Some(layouts) = file.layouts {
+            cfg.layouts = Layouts::new(&layouts).map_err(|e| err(e.to_string()))?;
+        }
         Ok(cfg)
     }
 }
@@ -116,5 +124,19 @@ mod tests {
         assert!(e.starts_with(".artifact-migrate.toml: "), "{e}");
         assert!(Config::from_toml("artifacts_root = \"../x\"").is_err());
         assert!(Config::from_toml("protected_fields = [\"run_id\"]").is_err());
+        let e = Config::from_toml("layouts = [\"runs/{run_id}\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must contain {job_id}"), "{e}");
+    }
+
+    #[test]
+    fn layouts_are_read_in_order() {
+        let c = Config::from_toml("layouts = [\"{job_id}/{run_id}\", \"old/{run_id}\"]\n").unwrap();
+        assert_eq!(c.layouts.describe(), "{job_id}/{run_id} or old/{run_id}");
+        assert_eq!(
+            Config::default().layouts.describe(),
+            "{job_id}/{run_id} or runs/{run_id}"
+        );
     }
 }

@@ -19,5 +19,6 @@ pub mod engine;
 pub mod fault;
 pub mod git;
 pub mod ids;
+pub mod layout;
 pub mod manifest;
 pub mod schema;

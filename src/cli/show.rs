@@ -68,6 +68,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         registry,
         target,
         artifacts_root: &cfg.artifacts_root,
+        layouts: &cfg.layouts,
         protected: &cfg.protected,
     };
     let report = match migrate_manifest(&bytes, &path, &opts, &batch) {

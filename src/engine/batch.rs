@@ -210,6 +210,7 @@ fn batch_setup<'a>(
         registry,
         target,
         artifacts_root: &cfg.artifacts_root,
+        layouts: &cfg.layouts,
         protected: &cfg.protected,
     };
     (batch, mopts)

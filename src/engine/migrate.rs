@@ -17,6 +17,8 @@ pub struct MigrateOptions<'a> {
     pub registry: &'a Registry,
     pub target: Version,
     pub artifacts_root: &'a str,
+    /// Where runs live under the root (the job_id derivation reads it).
+    pub layouts: &'a crate::layout::Layouts,
     /// JSON pointers whose values must be deep-equal before and after.
     pub protected: &'a [String],
 }
@@ -165,6 +167,7 @@ pub fn migrate_manifest(
     let ctx = MigrationContext {
         path,
         artifacts_root: opts.artifacts_root,
+        layouts: opts.layouts,
     };
     let mut value = original.clone();
     let mut changes = Vec::new();

@@ -29,7 +29,6 @@ use crate::git::scan::{is_manifest_path, scan_commit};
 use crate::git::{GitError, Repo};
 use crate::ids::CommitId;
 use crate::manifest::{sha256_prefixed, Json};
-use crate::schema::MigrationContext;
 
 /// One problem: where, and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -563,12 +562,8 @@ fn audit_current(
             return out;
         }
     };
-    let ctx = MigrationContext {
-        path,
-        artifacts_root: &cfg.artifacts_root,
-    };
-    if let Some((job, run)) = ctx.job_and_run_from_path() {
-        if let Some(j) = doc.get("job_id").and_then(Json::as_str) {
+    if let Some(place) = cfg.layouts.place(&cfg.artifacts_root, path) {
+        if let (Some(job), Some(j)) = (place.job_id, doc.get("job_id").and_then(Json::as_str)) {
             if j != job {
                 out.push(finding(
                     rev,
@@ -578,7 +573,8 @@ fn audit_current(
             }
         }
         if let Some(r) = doc.get("run_id").and_then(Json::as_str) {
-            if r != run {
+            if r != place.run_id {
+                let run = place.run_id;
                 out.push(finding(
                     rev,
                     p,
