@@ -134,7 +134,7 @@ fn a_hand_edited_run_id_is_found() {
     }
     let problems: Vec<&str> = f.iter().map(|x| x.2.as_str()).collect();
     assert!(
-        problems.contains(&"the path says run \"run-4sp\" but run_id is \"run-4sp-b\""),
+        problems.contains(&"the path says run \"run-4sp\" but run_id is \"run-4sp-b\"; expected artifacts/job-x/run-4sp-b/manifest.json or artifacts/runs/run-4sp-b/manifest.json"),
         "{problems:?}"
     );
     assert!(
