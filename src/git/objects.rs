@@ -258,3 +258,195 @@ pub fn pack_dir(repo: &Repo) -> std::path::PathBuf {
     // The common directory: a linked worktree shares the main repository's objects.
     repo.git.commondir().join("objects").join("pack")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use git2::build::TreeUpdateBuilder;
+    use git2::FileMode;
+
+    /// A bare repository with one commit of `files`, its tree built by libgit2.
+    fn repo_with(files: &[&str]) -> (tempfile::TempDir, Repo, CommitId) {
+        let dir = tempfile::tempdir().unwrap();
+        let git = git2::Repository::init_bare(dir.path()).unwrap();
+        let empty = git
+            .find_tree(git.treebuilder(None).unwrap().write().unwrap())
+            .unwrap();
+        let mut b = TreeUpdateBuilder::new();
+        for f in files {
+            let blob = git.blob(format!("content of {f}\n").as_bytes()).unwrap();
+            b.upsert(*f, blob, FileMode::Blob);
+        }
+        let tree = git
+            .find_tree(b.create_updated(&git, &empty).unwrap())
+            .unwrap();
+        let sig = Signature::new("t", "t@example.invalid", &git2::Time::new(0, 0)).unwrap();
+        let commit = git.commit(None, &sig, &sig, "base\n", &tree, &[]).unwrap();
+        drop(tree);
+        drop(empty);
+        (dir, Repo { git }, CommitId(commit))
+    }
+
+    /// Our tree for `updates` on `base`, and libgit2's (TreeUpdateBuilder, which will not
+    /// replace a directory by a file in one pass: removals first, then the upserts).
+    fn both(repo: &Repo, base: CommitId, updates: &[FileUpdate]) -> (Oid, Oid) {
+        let sig = Signature::new("t", "t@example.invalid", &git2::Time::new(0, 0)).unwrap();
+        let req = CommitRequest {
+            base,
+            updates,
+            message: "m\n",
+            author: &sig,
+            committer: &sig,
+        };
+        let pack = PackWriter::create(&pack_dir(repo)).unwrap();
+        let ours = build_commit(repo, pack, &req).unwrap();
+        let ours = repo.tree_of(ours).unwrap().id();
+        let base_tree = repo.tree_of(base).unwrap();
+        let mut removals = TreeUpdateBuilder::new();
+        for u in updates {
+            if u.blob.is_zero()
+                || base_tree
+                    .get_path(std::path::Path::new(u.path.as_str()))
+                    .is_ok()
+            {
+                removals.remove(u.path.as_str());
+            }
+        }
+        let between = removals.create_updated(&repo.git, &base_tree).unwrap();
+        let mut upserts = TreeUpdateBuilder::new();
+        for u in updates.iter().filter(|u| !u.blob.is_zero()) {
+            let mode = match u.mode {
+                MODE_TREE => FileMode::Tree,
+                MODE_LINK => FileMode::Link,
+                _ => FileMode::Blob,
+            };
+            upserts.upsert(u.path.as_str(), u.blob, mode);
+        }
+        let theirs = upserts
+            .create_updated(&repo.git, &repo.git.find_tree(between).unwrap())
+            .unwrap();
+        (ours, theirs)
+    }
+
+    fn entry(repo: &Repo, commit: CommitId, path: &str) -> (Oid, i32) {
+        let e = repo
+            .tree_of(commit)
+            .unwrap()
+            .get_path(std::path::Path::new(path))
+            .unwrap();
+        (e.id(), e.filemode())
+    }
+
+    #[test]
+    fn a_directory_moves_and_a_link_takes_its_place_as_libgit2_would() {
+        let (_d, repo, base) = repo_with(&[
+            "a/runs/r1/manifest.json",
+            "a/runs/r1/inputs/x.json",
+            "a/runs/r2/manifest.json",
+            "a/j/other/manifest.json",
+            "a/runs.txt",
+        ]);
+        let (dir, _) = entry(&repo, base, "a/runs/r1");
+        let link = repo.git.blob(b"../j/r1").unwrap();
+        let updates = vec![
+            // A new directory in an existing one, a new top-level job, a dir -> link.
+            FileUpdate {
+                path: RepoPath::new("a/j/r1"),
+                blob: dir,
+                mode: MODE_TREE,
+            },
+            FileUpdate {
+                path: RepoPath::new("a/k/r1"),
+                blob: dir,
+                mode: MODE_TREE,
+            },
+            FileUpdate {
+                path: RepoPath::new("a/runs/r1"),
+                blob: link,
+                mode: MODE_LINK,
+            },
+        ];
+        let (ours, theirs) = both(&repo, base, &updates);
+        assert_eq!(ours, theirs);
+    }
+
+    #[test]
+    fn removals_prune_empty_directories_and_a_link_becomes_a_directory_again() {
+        let (_d, repo, base) = repo_with(&[
+            "a/j/r1/manifest.json",
+            "a/j/r1/inputs/x.json",
+            "a/runs/r1",
+            "a/keep.txt",
+        ]);
+        let blob = |p: &str| entry(&repo, base, p).0;
+        let updates = vec![
+            FileUpdate {
+                path: RepoPath::new("a/j/r1/inputs/x.json"),
+                blob: Oid::ZERO_SHA1,
+                mode: 0o100644,
+            },
+            FileUpdate {
+                path: RepoPath::new("a/j/r1/manifest.json"),
+                blob: Oid::ZERO_SHA1,
+                mode: 0o100644,
+            },
+            FileUpdate {
+                path: RepoPath::new("a/runs/r1"),
+                blob: Oid::ZERO_SHA1,
+                mode: MODE_LINK,
+            },
+            FileUpdate {
+                path: RepoPath::new("a/runs/r1/inputs/x.json"),
+                blob: blob("a/j/r1/inputs/x.json"),
+                mode: 0o100644,
+            },
+            FileUpdate {
+                path: RepoPath::new("a/runs/r1/manifest.json"),
+                blob: blob("a/j/r1/manifest.json"),
+                mode: 0o100644,
+            },
+        ];
+        let (ours, theirs) = both(&repo, base, &updates);
+        assert_eq!(ours, theirs);
+        // `a/j` held only the removed run: it is gone, not left as an empty tree.
+        let tree = repo.git.find_tree(ours).unwrap();
+        assert!(tree.get_path(std::path::Path::new("a/j")).is_err());
+        let e = tree.get_path(std::path::Path::new("a/runs/r1")).unwrap();
+        assert_eq!(e.filemode(), MODE_TREE);
+    }
+
+    #[test]
+    fn the_check_refuses_a_change_that_is_not_an_update() {
+        let (_d, repo, base) = repo_with(&["a/j/r/manifest.json", "a/j/r/inputs/x.json"]);
+        let (dir, _) = entry(&repo, base, "a/j/r");
+        let updates = vec![FileUpdate {
+            path: RepoPath::new("a/k/r"),
+            blob: dir,
+            mode: MODE_TREE,
+        }];
+        let sig = Signature::new("t", "t@example.invalid", &git2::Time::new(0, 0)).unwrap();
+        let req = CommitRequest {
+            base,
+            updates: &updates,
+            message: "m\n",
+            author: &sig,
+            committer: &sig,
+        };
+        let e =
+            write_commit(&repo, PackWriter::create(&pack_dir(&repo)).unwrap(), &req).unwrap_err();
+        assert!(matches!(e, GitError::BatchTouchesOther { .. }), "{e}");
+        let missing = vec![FileUpdate {
+            path: RepoPath::new("a/nope.json"),
+            blob: Oid::ZERO_SHA1,
+            mode: 0o100644,
+        }];
+        let req = CommitRequest {
+            base,
+            updates: &missing,
+            message: "m\n",
+            author: &sig,
+            committer: &sig,
+        };
+        assert!(build_commit(&repo, PackWriter::create(&pack_dir(&repo)).unwrap(), &req).is_err());
+    }
+}

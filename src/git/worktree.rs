@@ -503,6 +503,15 @@ fn remove_one(
             });
         }
     }
+    if non_dir_ancestor(workdir, f.path.as_str()) {
+        // A link (or file) stands where its directory was: the file is not there any more,
+        // and what the path reaches through the link is not ours to remove.
+        return Ok(Done::Removed {
+            path,
+            wrote: false,
+            indexed,
+        });
+    }
     let meta = fs::symlink_metadata(&abs).ok();
     let known_old = matches!((&entry, &meta), (Some(e), Some(m)) if stat_clean(e, m, written));
     let current = if known_old {
@@ -653,18 +662,24 @@ pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport
             .filter(|f| f.new.is_zero())
             .map(|f| f.path.as_str())
             .collect();
-        let under_removal = |p: &str| {
+        // The directories above each removal: a file (or link) created at one of them must
+        // wait until the removals below it are done, or a removal would go through it.
+        let removal_dirs: std::collections::BTreeSet<&str> = removals
+            .iter()
+            .flat_map(|r| r.match_indices('/').map(move |(i, _)| &r[..i]))
+            .collect();
+        let waits = |p: &str| {
             removals.contains(p)
-                || removals
-                    .iter()
-                    .any(|r| p.starts_with(r) && p.as_bytes().get(r.len()) == Some(&b'/'))
+                || removal_dirs.contains(p)
+                || p.match_indices('/')
+                    .any(|(i, _)| removals.contains(&p[..i]))
         };
         let (now, later): (Vec<&PendingFile>, Vec<&PendingFile>) = structure
             .iter()
             .filter(|f| !f.new.is_zero())
             .partition(|f| {
                 let p = f.path.as_str();
-                !under_removal(p)
+                !waits(p)
                     && !non_dir_ancestor(workdir, p)
                     && !fs::symlink_metadata(workdir.join(p)).is_ok_and(|m| m.is_dir())
             });
