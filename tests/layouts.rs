@@ -863,3 +863,41 @@ fn validate_reads_both_layouts() {
     let v = json_run(&repo, &["validate"], 0);
     assert_eq!(v["total"], 8, "{v:#}");
 }
+
+#[test]
+fn the_demo_shows_a_legacy_run_relocated_on_its_own_branch() {
+    let repo = TestRepo::new();
+    fs::remove_dir_all(repo.path().join(".git")).unwrap();
+    let run = repo.run(
+        repo.cli_command_in(repo.home()),
+        [std::ffi::OsStr::new("demo"), repo.path().as_os_str()],
+    );
+    run.expect_code(0);
+    for line in [
+        "$ artifact-migrate plan --branch legacy-import\n",
+        "$ artifact-migrate relocate --branch legacy-import\n",
+        "$ artifact-migrate verify legacy-import\n",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{run}");
+    }
+    let legacy_run = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98";
+    // On the branch: migrated (job_id from job_ref), then moved with only renames and a link.
+    let m = repo.show_json(
+        "legacy-import",
+        &format!("artifacts/{JOB}/{legacy_run}/manifest.json"),
+    );
+    assert_eq!(m["job_id"], JOB);
+    assert_eq!(
+        repo.git(["show", "-M", "--name-status", "--format=", "legacy-import"]),
+        format!(
+            "A\tartifacts/runs/{legacy_run}\n\
+             R100\tartifacts/runs/{legacy_run}/manifest.json\tartifacts/{JOB}/{legacy_run}/manifest.json\n\
+             R100\tartifacts/runs/{legacy_run}/outputs/instagram_captions.md\tartifacts/{JOB}/{legacy_run}/outputs/instagram_captions.md\n"
+        )
+    );
+    // main and the working tree are the walk-through's, untouched.
+    assert!(!repo.ls_tree("main").keys().any(|p| p.contains(legacy_run)));
+    assert_eq!(repo.rev("legacy-import~3"), repo.rev("main"));
+    assert_eq!(repo.porcelain(), "");
+    assert_fsck_clean(&repo);
+}
