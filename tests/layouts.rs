@@ -489,7 +489,9 @@ fn relocate_refuses_runs_that_are_not_as_committed() {
     let repo = seed_history();
     let (run, job) = SEED_RUNS[0];
     let out = format!("{}/outputs/instagram_captions.md", legacy(run));
-    let cases: Vec<(&str, Box<dyn Fn(&TestRepo)>, Box<dyn Fn(&TestRepo)>, String)> = vec![
+    /// What a case does to the working tree, and how it is undone.
+    type Step<'a> = Box<dyn Fn(&TestRepo) + 'a>;
+    let cases: Vec<(&str, Step, Step, String)> = vec![
         (
             "a modified output",
             Box::new(|r: &TestRepo| {
