@@ -72,6 +72,30 @@ fn entries_below(repo: &TestRepo, rev: &str, dir: &str) -> BTreeMap<String, Stri
         .collect()
 }
 
+/// Every byte of `.git` and of the working tree.
+struct Snapshot {
+    git: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Snapshot {
+    fn of(repo: &TestRepo) -> Snapshot {
+        Snapshot {
+            git: repo.git_dir_snapshot(),
+            files: repo.worktree_snapshot(),
+        }
+    }
+
+    #[track_caller]
+    fn assert_unchanged(&self, repo: &TestRepo, what: &str) {
+        assert!(repo.git_dir_snapshot() == self.git, "{what}: .git changed");
+        assert!(
+            repo.worktree_snapshot() == self.files,
+            "{what}: files changed"
+        );
+    }
+}
+
 fn json_run(repo: &TestRepo, args: &[&str], code: i32) -> Value {
     let mut all = args.to_vec();
     all.push("--json");
@@ -542,8 +566,7 @@ fn relocate_refuses_runs_that_are_not_as_committed() {
     ];
     for (what, make, undo, named) in cases {
         make(&repo);
-        let git_before = repo.git_dir_snapshot();
-        let files_before = repo.worktree_snapshot();
+        let before = Snapshot::of(&repo);
         let r = repo.cli(["relocate", "--json"]);
         r.expect_code(3);
         let msg = error_message(&r);
@@ -551,14 +574,7 @@ fn relocate_refuses_runs_that_are_not_as_committed() {
             msg.contains("not as committed") && msg.contains(&named),
             "{what}: {msg}"
         );
-        assert!(
-            repo.git_dir_snapshot() == git_before,
-            "{what}: .git changed"
-        );
-        assert!(
-            repo.worktree_snapshot() == files_before,
-            "{what}: files changed"
-        );
+        before.assert_unchanged(&repo, what);
         // The dry run refuses the same way.
         repo.cli(["relocate", "--dry-run"]).expect_code(3);
         undo(&repo);
@@ -643,8 +659,7 @@ fn relocate_fails_a_run_it_cannot_name_and_commits_nothing() {
 #[test]
 fn a_dry_run_writes_nothing() {
     let repo = seed_history();
-    let git_before = repo.git_dir_snapshot();
-    let files_before = repo.worktree_snapshot();
+    let before = Snapshot::of(&repo);
     let r = repo.cli(["relocate", "--dry-run"]);
     r.expect_code(0);
     // The 1.1.0 run names its job; a 1.0.0 one only through job_ref.
@@ -669,14 +684,7 @@ fn a_dry_run_writes_nothing() {
         "{r}"
     );
     assert!(r.stdout.contains("    Migration-Relocate: 8\n"), "{r}");
-    assert!(
-        repo.git_dir_snapshot() == git_before,
-        "a dry run changed .git"
-    );
-    assert!(
-        repo.worktree_snapshot() == files_before,
-        "a dry run changed files"
-    );
+    before.assert_unchanged(&repo, "a dry run");
 }
 
 #[test]
@@ -718,16 +726,9 @@ fn verify_names_the_places_a_manifest_was_expected() {
     )
     .commit("manifests in and out of the layouts");
     let v = json_run(&repo, &["verify"], 1);
-    let problems: BTreeMap<String, String> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["path"].as_str().unwrap().to_string(),
-                f["problem"].as_str().unwrap().to_string(),
-            )
-        })
+    let problems: BTreeMap<String, String> = findings(&v)
+        .into_iter()
+        .map(|(_, path, problem)| (path.unwrap_or_default(), problem))
         .collect();
     assert_eq!(problems.len(), 2, "{v:#}");
     assert_eq!(problems["artifacts/a/b/r1/manifest.json"], "the path fits no configured layout ({job_id}/{run_id} or runs/{run_id}); expected artifacts/j/r1/manifest.json or artifacts/runs/r1/manifest.json");
@@ -752,19 +753,8 @@ fn verify_finds_a_relocation_that_did_more_than_rename() {
     repo.git(["commit", "-q", "-m", &format!("relocate: 1 run\n\nMoved byte for byte (each old place is now a symbolic link to the new one):\nartifacts/runs/x -> artifacts/j/x\n\nMigration-Relocate: 2\nMigration-Tool: {TOOL}")]);
     let forged = repo.head();
     let v = json_run(&repo, &["verify"], 1);
-    let f: Vec<(String, Option<String>, String)> = v["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["commit"].as_str().unwrap().to_string(),
-                f["path"].as_str().map(str::to_string),
-                f["problem"].as_str().unwrap().to_string(),
-            )
-        })
-        .filter(|f| f.0 == forged)
-        .collect();
+    let f: Vec<(String, Option<String>, String)> =
+        findings(&v).into_iter().filter(|f| f.0 == forged).collect();
     let problems: Vec<&str> = f.iter().map(|x| x.2.as_str()).collect();
     assert!(
         problems.contains(&"Migration-Relocate is \"2\" but the message lists 1 moved run(s)"),
@@ -902,4 +892,24 @@ fn the_demo_shows_a_legacy_run_relocated_on_its_own_branch() {
     assert_eq!(repo.rev("legacy-import~3"), repo.rev("main"));
     assert_eq!(repo.porcelain(), "");
     assert_fsck_clean(&repo);
+}
+
+#[test]
+fn relocate_refuses_files_git_would_filter_on_checkout() {
+    let repo = seed_history();
+    repo.file(".gitattributes", "*.md text eol=crlf\n")
+        .commit("outputs are CRLF on checkout");
+    let before = Snapshot::of(&repo);
+    let r = repo.cli(["relocate", "--json"]);
+    r.expect_code(3);
+    assert!(
+        error_message(&r).contains("git would convert this file on checkout"),
+        "{r}"
+    );
+    before.assert_unchanged(&repo, "a refused relocate");
+    // Without a working tree to keep in step, nothing can differ from the blobs.
+    assert_eq!(
+        json_run(&repo, &["relocate", "--branch", "review"], 0)["relocated"],
+        8
+    );
 }

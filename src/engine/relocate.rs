@@ -152,13 +152,14 @@ fn failure(path: &str, kind: &str, error: impl Into<String>) -> Failure {
 }
 
 /// The runs outside the canonical layout under the pathspecs, each with its job and its
-/// canonical place; and the ones that cannot move as they are.
+/// canonical place; the ones that cannot move as they are; and whether `.gitattributes`
+/// files could apply to them.
 fn plan_moves(
     repo: &Repo,
     cfg: &Config,
     base: CommitId,
     pathspecs: &[String],
-) -> Result<(Vec<RunMove>, Vec<Failure>), GitError> {
+) -> Result<(Vec<RunMove>, Vec<Failure>, bool), GitError> {
     let scan = scan_commit(repo, base, cfg)?;
     let tree = repo.tree_of(base)?;
     let mut moves = Vec::new();
@@ -258,7 +259,7 @@ fn plan_moves(
         .map(|(_, m)| m)
         .collect();
     failed.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok((moves, failed))
+    Ok((moves, failed, scan.has_gitattributes))
 }
 
 /// Moves the legacy runs under the pathspecs into the canonical layout as one commit on the
@@ -271,7 +272,8 @@ pub fn relocate(
 ) -> Result<RelocateReport, RelocateError> {
     let target = repo.target(opts.branch.as_deref())?;
     progress.start("scan", 0);
-    let (mut moves, failed) = plan_moves(repo, cfg, target.base, &opts.pathspecs)?;
+    let (mut moves, failed, has_gitattributes) =
+        plan_moves(repo, cfg, target.base, &opts.pathspecs)?;
     progress.finish();
     let tree = repo.tree_of(target.base)?;
     let mut taken = Vec::new();
@@ -315,8 +317,7 @@ pub fn relocate(
             dirty.dedup();
             return Err(RelocateError::DirtyRuns { paths: dirty });
         }
-        let scan_attrs = scan_commit(repo, target.base, cfg)?.has_gitattributes;
-        check_no_filters(repo, paths.iter(), scan_attrs)?;
+        check_no_filters(repo, paths.iter(), has_gitattributes)?;
     }
     let layout = cfg.layouts.canonical().pattern().to_string();
     let message = RelocationMessage {
