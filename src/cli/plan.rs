@@ -116,7 +116,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
     }
     ctx.out.report(&report, |_| {
-        let mut t = crate::cli::status::pairs_text(&report.pairs);
+        let mut t = crate::cli::relocate::pairs_text(&report.pairs);
         if report.migrate.is_empty() && report.failed.is_empty() {
             t.push_str(&format!("nothing to migrate: {} manifest(s) already at {}\n", report.already_current, report.target));
             return t;

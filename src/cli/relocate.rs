@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use artifact_migrate::engine::relocate::{relocate, RelocateError, RelocateOptions, RunMove};
 use artifact_migrate::engine::Failure;
+use artifact_migrate::git::scan::RunPair;
 
 use crate::cli::progress::Bars;
 use crate::cli::{CliError, Ctx, ErrorKind};
@@ -117,4 +118,50 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         t
     })?;
     Ok(if report.failed.is_empty() { 0 } else { 1 })
+}
+
+/// The layout lines of `status` and `plan`: nothing while every manifest is in the canonical
+/// layout; else the count per layout, what fits none, and each run in two layouts.
+pub fn layouts_text(layouts: &[(String, usize)], unplaced: usize, pairs: &[RunPair]) -> String {
+    let mut t = String::new();
+    let others: usize = layouts.iter().skip(1).map(|(_, n)| n).sum();
+    if others > 0 || unplaced > 0 {
+        let counts: Vec<String> = layouts.iter().map(|(l, n)| format!("{n} in {l}")).collect();
+        let canonical = layouts.first().map(|(l, _)| l.as_str()).unwrap_or_default();
+        t.push_str(&format!("layouts: {}", counts.join(", ")));
+        if unplaced > 0 {
+            t.push_str(&format!(
+                ", {unplaced} in none (verify names the places expected)"
+            ));
+        }
+        if others > 0 {
+            t.push_str(&format!(
+                "; `artifact-migrate relocate` moves runs to {canonical}"
+            ));
+        }
+        t.push('\n');
+    }
+    t.push_str(&pairs_text(pairs));
+    t
+}
+
+/// One line per run found in two layouts.
+pub fn pairs_text(pairs: &[RunPair]) -> String {
+    pairs
+        .iter()
+        .map(|p| {
+            format!(
+                "in both layouts: run {}: {} (canonical) and {} ({}{})\n",
+                p.run_id,
+                p.canonical,
+                p.other,
+                p.other_layout,
+                if p.same_content {
+                    ", same content"
+                } else {
+                    ", different content"
+                }
+            )
+        })
+        .collect()
 }

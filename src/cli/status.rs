@@ -93,7 +93,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             t.push_str(&format!("  {v:>10}  {n}{mark}\n"));
         }
         t.push_str(&format!("pending: {}\n", report.pending));
-        t.push_str(&layouts_text(&s.layouts, report.unplaced, &report.pairs));
+        t.push_str(&crate::cli::relocate::layouts_text(&s.layouts, report.unplaced, &report.pairs));
         for f in &report.invalid {
             t.push_str(&format!("{} {}: {}\n", o.paint("invalid:", "31"), f.path, f.error));
         }
@@ -115,50 +115,4 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             0
         },
     )
-}
-
-/// The layout lines of `status` and `plan`: nothing while every manifest is in the canonical
-/// layout; else the count per layout, what fits none, and each run in two layouts.
-pub fn layouts_text(layouts: &[(String, usize)], unplaced: usize, pairs: &[RunPair]) -> String {
-    let mut t = String::new();
-    let others: usize = layouts.iter().skip(1).map(|(_, n)| n).sum();
-    if others > 0 || unplaced > 0 {
-        let counts: Vec<String> = layouts.iter().map(|(l, n)| format!("{n} in {l}")).collect();
-        let canonical = layouts.first().map(|(l, _)| l.as_str()).unwrap_or_default();
-        t.push_str(&format!("layouts: {}", counts.join(", ")));
-        if unplaced > 0 {
-            t.push_str(&format!(
-                ", {unplaced} in none (verify names the places expected)"
-            ));
-        }
-        if others > 0 {
-            t.push_str(&format!(
-                "; `artifact-migrate relocate` moves runs to {canonical}"
-            ));
-        }
-        t.push('\n');
-    }
-    t.push_str(&pairs_text(pairs));
-    t
-}
-
-/// One line per run found in two layouts.
-pub fn pairs_text(pairs: &[RunPair]) -> String {
-    pairs
-        .iter()
-        .map(|p| {
-            format!(
-                "in both layouts: run {}: {} (canonical) and {} ({}{})\n",
-                p.run_id,
-                p.canonical,
-                p.other,
-                p.other_layout,
-                if p.same_content {
-                    ", same content"
-                } else {
-                    ", different content"
-                }
-            )
-        })
-        .collect()
 }

@@ -31,7 +31,7 @@ use crate::git::objects::{
 };
 use crate::git::pack::PackWriter;
 use crate::git::scan::{matches_pathspec, scan_commit};
-use crate::git::worktree::{changed_files, dirty_dir, WorktreeReport};
+use crate::git::worktree::{changed_files, dirty_dirs, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
 use crate::layout::{alias_target, derive_job_id};
@@ -294,29 +294,31 @@ pub fn relocate(
     }
     if target.checked_out && !moves.is_empty() {
         progress.start("check dirty", moves.len() as u64);
-        let mut dirty = Vec::new();
         let mut paths = Vec::new();
+        let mut dirs: Vec<&str> = Vec::new();
+        let mut committed: Vec<(RepoPath, Oid)> = Vec::new();
         for mv in &moves {
             let files = tree_files(repo, mv.tree, mv.from.as_str())?.unwrap_or_default();
-            let at_to: Vec<(RepoPath, Oid)> = files
-                .iter()
-                .map(|(p, id)| {
-                    let rest = &p.as_str()[mv.from.as_str().len()..];
-                    (RepoPath::new(format!("{}{rest}", mv.to)), *id)
-                })
-                .collect();
-            dirty.extend(dirty_dir(repo, mv.from.as_str(), &files)?);
-            let committed_at_to: &[(RepoPath, Oid)] = if mv.already_there { &at_to } else { &[] };
-            dirty.extend(dirty_dir(repo, mv.to.as_str(), committed_at_to)?);
-            paths.extend(files.into_iter().chain(at_to).map(|(p, _)| p));
+            dirs.extend([mv.from.as_str(), mv.to.as_str()]);
+            for (p, id) in files {
+                let rest = &p.as_str()[mv.from.as_str().len()..];
+                let at_to = RepoPath::new(format!("{}{rest}", mv.to));
+                if mv.already_there {
+                    committed.push((at_to.clone(), id));
+                } else {
+                    // Checked for filters only: nothing is committed at the new place yet.
+                    paths.push(at_to);
+                }
+                committed.push((p, id));
+            }
             progress.inc(1);
         }
+        let dirty = dirty_dirs(repo, &dirs, &committed)?;
         progress.finish();
         if !dirty.is_empty() {
-            dirty.sort();
-            dirty.dedup();
             return Err(RelocateError::DirtyRuns { paths: dirty });
         }
+        paths.extend(committed.into_iter().map(|(p, _)| p));
         check_no_filters(repo, paths.iter(), has_gitattributes)?;
     }
     let layout = cfg.layouts.canonical().pattern().to_string();

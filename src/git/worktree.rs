@@ -317,14 +317,14 @@ pub fn dirty_paths(repo: &Repo, manifests: &[(RepoPath, Oid)]) -> Result<Vec<Str
     Ok(dirty)
 }
 
-/// What is not as committed in the working tree under `dir` (a run directory, repository
+/// What is not as committed in the working tree under `dirs` (run directories, repository
 /// relative): tracked files modified, deleted or staged (`committed` are the files the tree
-/// holds below it, with their blobs), index entries below it that are not committed, and
-/// anything on disk below it that git does not track, ignored files too (moving the run
-/// would leave them behind). Nothing for a bare repository.
-pub fn dirty_dir(
+/// holds below them, with their blobs), index entries below them that are not committed, and
+/// anything on disk below them that git does not track, ignored files too (moving a run
+/// would leave them behind). Reads the index once. Nothing for a bare repository.
+pub fn dirty_dirs(
     repo: &Repo,
-    dir: &str,
+    dirs: &[&str],
     committed: &[(RepoPath, Oid)],
 ) -> Result<Vec<String>, GitError> {
     let Some(workdir) = repo.workdir() else {
@@ -333,8 +333,10 @@ pub fn dirty_dir(
     let mut out = dirty_paths(repo, committed)?;
     let known: std::collections::HashSet<&str> =
         committed.iter().map(|(p, _)| p.as_str()).collect();
+    let wanted: std::collections::HashSet<&str> = dirs.iter().copied().collect();
+    // A path is below one of the directories when it or one of its ancestors is one.
     let below =
-        |p: &str| p == dir || (p.starts_with(dir) && p.as_bytes().get(dir.len()) == Some(&b'/'));
+        |p: &str| wanted.contains(p) || p.match_indices('/').any(|(i, _)| wanted.contains(&p[..i]));
     let index = repo.git.index().map_err(GitError::git("read the index"))?;
     for e in index.iter() {
         let p = String::from_utf8_lossy(&e.path);
@@ -342,9 +344,11 @@ pub fn dirty_dir(
             out.push(p.into_owned());
         }
     }
-    let mut found = Vec::new();
-    walk_all(&workdir.join(dir), dir, &mut found)?;
-    out.extend(found.into_iter().filter(|p| !known.contains(p.as_str())));
+    for dir in dirs {
+        let mut found = Vec::new();
+        walk_all(&workdir.join(dir), dir, &mut found)?;
+        out.extend(found.into_iter().filter(|p| !known.contains(p.as_str())));
+    }
     out.sort();
     out.dedup();
     Ok(out)
