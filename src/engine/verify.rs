@@ -128,7 +128,7 @@ pub fn verify(
     let mut relocations = 0;
     // Each relocated run's directories, (new, old): a manifest's history entries were
     // written under the name its run had at the time.
-    let mut renamed: Vec<(String, String)> = Vec::new();
+    let mut renamed: HashMap<String, String> = HashMap::new();
     for r in &recs {
         match &r.kind {
             RecordKind::Rollback { of } => {
@@ -609,18 +609,17 @@ fn audit_relocation_record(
     Ok(out)
 }
 
-/// The names a manifest had before relocations moved its run: `path` itself, then the
-/// path under each older run directory.
-fn former_names(path: &str, renamed: &[(String, String)]) -> Vec<String> {
+/// The names a manifest had before relocations moved its run: `path` itself, then its path
+/// under each older name of a directory above it (`renamed`: new directory -> old), older
+/// ones after, each once.
+fn former_names(path: &str, renamed: &HashMap<String, String>) -> Vec<String> {
     let mut names = vec![path.to_string()];
     let mut i = 0;
     while i < names.len() && names.len() <= renamed.len() + 1 {
-        for (new, old) in renamed {
-            if let Some(rest) = names[i]
-                .strip_prefix(new.as_str())
-                .filter(|r| r.starts_with('/'))
-            {
-                let former = format!("{old}{rest}");
+        let name = names[i].clone();
+        for (at, _) in name.match_indices('/') {
+            if let Some(old) = renamed.get(&name[..at]) {
+                let former = format!("{old}{}", &name[at..]);
                 if !names.contains(&former) {
                     names.push(former);
                 }
@@ -636,7 +635,7 @@ fn audit_revision(
     cfg: &Config,
     rev: CommitId,
     written: &HashMap<(String, String), (String, Json)>,
-    renamed: &[(String, String)],
+    renamed: &HashMap<String, String>,
 ) -> Result<(usize, Vec<Finding>, Vec<RunPair>), GitError> {
     let scan = scan_commit(repo, rev, cfg)?;
     let mut blobs = Vec::with_capacity(scan.manifests.len());
@@ -663,7 +662,7 @@ fn audit_current(
     path: &str,
     bytes: &[u8],
     written: &HashMap<(String, String), (String, Json)>,
-    renamed: &[(String, String)],
+    renamed: &HashMap<String, String>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let p = Some(path);
@@ -787,4 +786,31 @@ fn audit_definitions(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_is_found_under_the_names_its_run_had() {
+        let renamed: HashMap<String, String> = [
+            ("artifacts/j/r".to_string(), "artifacts/runs/r".to_string()),
+            ("artifacts/runs/r".to_string(), "artifacts/old/r".to_string()),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            former_names("artifacts/j/r/manifest.json", &renamed),
+            vec![
+                "artifacts/j/r/manifest.json",
+                "artifacts/runs/r/manifest.json",
+                "artifacts/old/r/manifest.json"
+            ]
+        );
+        assert_eq!(
+            former_names("artifacts/j/rx/manifest.json", &renamed),
+            vec!["artifacts/j/rx/manifest.json"]
+        );
+    }
 }
