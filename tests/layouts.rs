@@ -913,3 +913,46 @@ fn relocate_refuses_files_git_would_filter_on_checkout() {
         8
     );
 }
+
+#[test]
+fn two_runs_bound_for_one_canonical_place_both_fail() {
+    let repo = TestRepo::new();
+    repo.file(
+        ".artifact-migrate.toml",
+        "layouts = [\"{job_id}/{run_id}\", \"runs/{run_id}\", \"old/{run_id}\"]\n",
+    )
+    .file(
+        "artifacts/runs/r/manifest.json",
+        r#"{"run_id": "r", "job_id": "j"}"#,
+    )
+    .file(
+        "artifacts/old/r/manifest.json",
+        r#"{"run_id": "r", "job_id": "j", "status": "older"}"#,
+    )
+    .file(
+        "artifacts/old/s/manifest.json",
+        r#"{"run_id": "s", "job_id": "j"}"#,
+    )
+    .commit("one run in two legacy layouts");
+    let r = json_run(&repo, &["relocate"], 1);
+    assert_eq!(
+        paths_of(&r["failed"]),
+        vec![
+            "artifacts/old/r/manifest.json",
+            "artifacts/runs/r/manifest.json"
+        ]
+    );
+    assert!(
+        r["failed"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("also goes to or lies in artifacts/j/r"),
+        "{r:#}"
+    );
+    // The run that can move does, narrowed to it.
+    assert_eq!(
+        json_run(&repo, &["relocate", "artifacts/old/s"], 0)["relocated"],
+        1
+    );
+    assert_eq!(json_run(&repo, &["verify"], 0)["ok"], true);
+}

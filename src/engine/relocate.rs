@@ -110,9 +110,16 @@ pub struct RelocateReport {
     pub worktree: Option<WorktreeReport>,
 }
 
-/// Whether repository path `p` is `dir` or lies below it.
-fn under(p: &str, dir: &str) -> bool {
-    p == dir || (p.starts_with(dir) && p.as_bytes().get(dir.len()) == Some(&b'/'))
+/// `p` and the directories above it, deepest last (`a`, `a/b`, `a/b/c` for `a/b/c`).
+fn self_and_ancestors(p: &str) -> impl Iterator<Item = &str> {
+    p.match_indices('/')
+        .map(move |(i, _)| &p[..i])
+        .chain(std::iter::once(p))
+}
+
+/// Whether `p` is one of `dirs` or lies below one.
+fn under_any(p: &str, dirs: &BTreeSet<&str>) -> bool {
+    self_and_ancestors(p).any(|a| dirs.contains(a))
 }
 
 /// The blobs below a tree, as repository paths under `prefix`; `Err` names a submodule.
@@ -239,10 +246,11 @@ fn plan_moves(
         *bound.entry(mv.to.as_str()).or_default() += 1;
     }
     let froms: BTreeSet<&str> = moves.iter().map(|m| m.from.as_str()).collect();
+    let around_froms: BTreeSet<&str> = froms.iter().flat_map(|f| self_and_ancestors(f)).collect();
     let mut clash = BTreeSet::new();
     for (i, mv) in moves.iter().enumerate() {
         let to = mv.to.as_str();
-        let inside = froms.iter().any(|f| under(to, f) || under(f, to));
+        let inside = under_any(to, &froms) || around_froms.contains(to);
         if bound[to] > 1 || inside {
             clash.insert(i);
             failed.push(failure(
@@ -444,13 +452,17 @@ pub fn audit_relocation(
             ));
         }
     }
+    let froms: BTreeSet<&str> = moves.iter().map(|(f, _)| f.as_str()).collect();
+    let tos: BTreeSet<&str> = moves.iter().map(|(_, t)| t.as_str()).collect();
     for c in tree_changes(repo, Some(parent), commit)? {
         let p = c.path.as_str();
-        let explained = moves.iter().any(|(from, to)| match c.status {
-            git2::Delta::Deleted => under(p, from),
-            git2::Delta::Added => under(p, to) || (p == from && c.new_mode == MODE_LINK),
+        let explained = match c.status {
+            git2::Delta::Deleted => under_any(p, &froms),
+            git2::Delta::Added => {
+                under_any(p, &tos) || (froms.contains(p) && c.new_mode == MODE_LINK)
+            }
             _ => false,
-        });
+        };
         if !explained {
             out.push((
                 c.path.clone(),

@@ -796,7 +796,10 @@ mod tests {
     fn a_manifest_is_found_under_the_names_its_run_had() {
         let renamed: HashMap<String, String> = [
             ("artifacts/j/r".to_string(), "artifacts/runs/r".to_string()),
-            ("artifacts/runs/r".to_string(), "artifacts/old/r".to_string()),
+            (
+                "artifacts/runs/r".to_string(),
+                "artifacts/old/r".to_string(),
+            ),
         ]
         .into_iter()
         .collect();
