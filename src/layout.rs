@@ -9,6 +9,7 @@
 //! beat placeholders (`runs/abc` is the legacy run `abc`, never the job `runs`), then the
 //! configured order. This module is pure: it reads path strings, never the tree.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// The layouts used when `.artifact-migrate.toml` names none: canonical first, then legacy.
@@ -238,6 +239,161 @@ impl Layouts {
         let names: Vec<&str> = self.list.iter().map(Layout::pattern).collect();
         names.join(" or ")
     }
+
+    /// Where a run's manifest is expected, in every layout: `artifacts/<job>/<run>/manifest.json
+    /// or artifacts/runs/<run>/manifest.json`, with `{job_id}` / `{run_id}` left where an id is
+    /// unknown.
+    pub fn expected(
+        &self,
+        artifacts_root: &str,
+        file: &str,
+        job_id: Option<&str>,
+        run_id: Option<&str>,
+    ) -> String {
+        let places: Vec<String> = self
+            .list
+            .iter()
+            .filter_map(|l| {
+                l.run_dir(
+                    Some(job_id.unwrap_or("{job_id}")),
+                    run_id.unwrap_or("{run_id}"),
+                )
+            })
+            .map(|dir| join(&[artifacts_root, &dir, file]))
+            .collect();
+        places.join(" or ")
+    }
+
+    /// `verify`'s path check: `None` when a manifest at `path` with these ids sits where its
+    /// layout puts it (any configured layout, the most specific one that fits); otherwise
+    /// what is wrong, ending with the places expected.
+    pub fn path_problem(
+        &self,
+        artifacts_root: &str,
+        path: &str,
+        job_id: Option<&str>,
+        run_id: Option<&str>,
+    ) -> Option<String> {
+        let file = path.rsplit('/').next().unwrap_or(path);
+        let mut problems = Vec::new();
+        match self.place(artifacts_root, path) {
+            None => problems.push(format!(
+                "the path fits no configured layout ({})",
+                self.describe()
+            )),
+            Some(p) => {
+                if let (Some(pj), Some(j)) = (p.job_id, job_id) {
+                    if pj != j {
+                        problems.push(format!("the path says job {pj:?} but job_id is {j:?}"));
+                    }
+                }
+                if let Some(r) = run_id.filter(|r| *r != p.run_id) {
+                    let run = p.run_id;
+                    problems.push(format!("the path says run {run:?} but run_id is {r:?}"));
+                }
+            }
+        }
+        if problems.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{}; expected {}",
+            problems.join("; "),
+            self.expected(artifacts_root, file, job_id, run_id)
+        ))
+    }
+
+    /// The canonical run directory (repository-relative) of `run_id` of `job_id`, if both
+    /// ids can be directory names there: the directory must place back into the canonical
+    /// layout with the same ids (so a job named `runs` or `.tmp` is refused), and hold no
+    /// character that would break a one-line record of the move.
+    pub fn canonical_dir(
+        &self,
+        artifacts_root: &str,
+        file: &str,
+        job_id: &str,
+        run_id: &str,
+    ) -> Result<String, String> {
+        for (what, id) in [("job_id", job_id), ("run_id", run_id)] {
+            if id.is_empty()
+                || id == "."
+                || id == ".."
+                || id.starts_with('.')
+                || id == "inputs"
+                || id.contains(['/', '\\'])
+                || id.chars().any(char::is_control)
+                || id.contains(" -> ")
+            {
+                return Err(format!(
+                    "{what} {id:?} cannot be a directory name of the canonical layout"
+                ));
+            }
+        }
+        let dir = self
+            .canonical()
+            .run_dir(Some(job_id), run_id)
+            .map(|d| join(&[artifacts_root, &d]))
+            .unwrap_or_default();
+        let manifest = join(&[&dir, file]);
+        match self.place(artifacts_root, &manifest) {
+            Some(p) if p.is_canonical() && p.job_id == Some(job_id) && p.run_id == run_id => Ok(dir),
+            _ => Err(format!(
+                "{dir} would not be read back as job {job_id:?}, run {run_id:?} of the canonical layout {}",
+                self.canonical()
+            )),
+        }
+    }
+
+    /// Runs found both in the canonical layout and in another one (§2: a legacy
+    /// `runs/<run_id>/` directory beside `<job_id>/<run_id>/`; the alias symlink is no
+    /// directory and never counts). `paths` are manifest paths; each pair is
+    /// `(canonical index, other index)` into them, in path order. Pairs are read from paths
+    /// alone: a run id, and the job where the other layout names one.
+    pub fn pairs(&self, artifacts_root: &str, paths: &[&str]) -> Vec<(usize, usize)> {
+        let mut by_run: BTreeMap<&str, Vec<(usize, Placement<'_>)>> = BTreeMap::new();
+        for (i, p) in paths.iter().enumerate() {
+            if let Some(place) = self.place(artifacts_root, p) {
+                by_run.entry(place.run_id).or_default().push((i, place));
+            }
+        }
+        let mut out = Vec::new();
+        for runs in by_run.values() {
+            for (c, cp) in runs.iter().filter(|(_, p)| p.is_canonical()) {
+                for (o, op) in runs.iter().filter(|(_, p)| !p.is_canonical()) {
+                    if op.job_id.is_none_or(|j| Some(j) == cp.job_id) {
+                        out.push((*c, *o));
+                    }
+                }
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+}
+
+/// Joins non-empty path parts with `/`.
+fn join(parts: &[&str]) -> String {
+    let kept: Vec<&str> = parts.iter().copied().filter(|p| !p.is_empty()).collect();
+    kept.join("/")
+}
+
+/// The target of the alias symlink left at `from` (a run directory) pointing to `to`, both
+/// repository-relative: relative to `from`'s parent, as the pipeline makes it
+/// (`artifacts/runs/<run>` -> `../<job>/<run>`).
+pub fn alias_target(from: &str, to: &str) -> String {
+    let from_parent: Vec<&str> = match from.rsplit_once('/') {
+        Some((parent, _)) => parent.split('/').collect(),
+        None => Vec::new(),
+    };
+    let to_parts: Vec<&str> = to.split('/').collect();
+    let common = from_parent
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut parts: Vec<&str> = vec![".."; from_parent.len() - common];
+    parts.extend(&to_parts[common..]);
+    parts.join("/")
 }
 
 /// Where a derived `job_id` came from (it goes into the history entry's change text).
@@ -390,5 +546,91 @@ mod tests {
         assert!(derive_job_id(None, None, None).is_err());
         assert_eq!(job_from_ref("jobs//x"), None);
         assert_eq!(job_from_ref("jobs/j"), None);
+    }
+
+    #[test]
+    fn path_problems_name_the_places_expected() {
+        let l = Layouts::default();
+        let root = "artifacts";
+        let ok = |p: &str, j: Option<&str>, r: Option<&str>| l.path_problem(root, p, j, r);
+        assert_eq!(
+            ok("artifacts/j/r/manifest.json", Some("j"), Some("r")),
+            None
+        );
+        assert_eq!(
+            ok("artifacts/runs/r/manifest.json", Some("j"), Some("r")),
+            None
+        );
+        assert_eq!(ok("artifacts/runs/r/manifest.json", None, None), None);
+        assert_eq!(
+            ok("artifacts/j/r/manifest.json", Some("k"), Some("r")).as_deref(),
+            Some("the path says job \"j\" but job_id is \"k\"; expected artifacts/k/r/manifest.json or artifacts/runs/r/manifest.json")
+        );
+        assert_eq!(
+            ok("artifacts/runs/x/manifest.json", Some("j"), Some("r")).as_deref(),
+            Some("the path says run \"x\" but run_id is \"r\"; expected artifacts/j/r/manifest.json or artifacts/runs/r/manifest.json")
+        );
+        assert_eq!(
+            ok("artifacts/a/b/c/manifest.json", None, Some("r")).as_deref(),
+            Some("the path fits no configured layout ({job_id}/{run_id} or runs/{run_id}); expected artifacts/{job_id}/r/manifest.json or artifacts/runs/r/manifest.json")
+        );
+    }
+
+    #[test]
+    fn canonical_dirs_must_read_back_as_the_same_run() {
+        let l = Layouts::default();
+        assert_eq!(
+            l.canonical_dir("artifacts", "manifest.json", "ig-test-001", "r1"),
+            Ok("artifacts/ig-test-001/r1".to_string())
+        );
+        assert_eq!(
+            l.canonical_dir("", "manifest.json", "j", "r"),
+            Ok("j/r".to_string())
+        );
+        for (job, run) in [
+            ("runs", "r"),
+            (".tmp", "r"),
+            ("inputs", "r"),
+            ("a/b", "r"),
+            ("", "r"),
+            ("j", "a -> b"),
+            ("j\n", "r"),
+            ("j", ".."),
+        ] {
+            assert!(
+                l.canonical_dir("artifacts", "manifest.json", job, run)
+                    .is_err(),
+                "{job:?} {run:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn pairs_are_a_canonical_run_and_the_same_run_elsewhere() {
+        let l = Layouts::default();
+        let paths = [
+            "artifacts/j/r1/manifest.json",
+            "artifacts/j/r2/manifest.json",
+            "artifacts/runs/r1/manifest.json",
+            "artifacts/runs/r3/manifest.json",
+            "artifacts/x/y/z/manifest.json",
+        ];
+        assert_eq!(l.pairs("artifacts", &paths), vec![(0, 2)]);
+        // A legacy layout that names the job pairs only with that job's run.
+        let l = Layouts::new(["{job_id}/{run_id}", "old/{job_id}/{run_id}"]).unwrap();
+        let paths = [
+            "artifacts/j/r/manifest.json",
+            "artifacts/k/r/manifest.json",
+            "artifacts/old/k/r/manifest.json",
+        ];
+        assert_eq!(l.pairs("artifacts", &paths), vec![(1, 2)]);
+    }
+
+    #[test]
+    fn alias_targets_are_relative_to_the_links_directory() {
+        assert_eq!(alias_target("artifacts/runs/r", "artifacts/j/r"), "../j/r");
+        assert_eq!(alias_target("runs/r", "j/r"), "../j/r");
+        assert_eq!(alias_target("a/old/j/r", "a/j/r"), "../../j/r");
+        assert_eq!(alias_target("r", "j/r"), "j/r");
     }
 }

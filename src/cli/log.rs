@@ -51,6 +51,14 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                     ));
                 }
                 "repair" => t.push_str("    repair: accepts a changed migration definition (see the commit's Migration-Accept trailer)\n"),
+                "relocation" => t.push_str(&format!(
+                    "    relocation: {} run(s) moved into the canonical layout{}\n",
+                    e.relocated.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+                    e.rolled_back_by
+                        .as_deref()
+                        .map(|r| format!(", rolled back by {}", &r[..12]))
+                        .unwrap_or_default()
+                )),
                 _ => t.push_str(&format!(
                     "    rollback of {}\n",
                     e.rollback_of

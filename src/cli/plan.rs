@@ -4,6 +4,7 @@ use serde::Serialize;
 
 use artifact_migrate::engine::{plan, BatchPlan, Failure, PlanOptions};
 use artifact_migrate::git::diff::unified_diff;
+use artifact_migrate::git::scan::RunPair;
 use artifact_migrate::schema::Version;
 
 use crate::cli::progress::Bars;
@@ -47,6 +48,8 @@ struct PlanReport {
     /// Lossy migrations this batch would run, one line per op that drops data.
     warnings: Vec<String>,
     message: String,
+    /// Runs in the canonical layout and in another one: both copies are migrated.
+    pairs: Vec<RunPair>,
 }
 
 /// The per-manifest items of a plan, with diffs when asked.
@@ -104,6 +107,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         failed: p.failed.clone(),
         warnings,
         message: p.message.render(),
+        pairs: p.pairs.clone(),
     };
     ctx.out.failures(&report.failed);
     if !ctx.out.json {
@@ -112,7 +116,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
     }
     ctx.out.report(&report, |_| {
-        let mut t = String::new();
+        let mut t = crate::cli::relocate::pairs_text(&report.pairs);
         if report.migrate.is_empty() && report.failed.is_empty() {
             t.push_str(&format!("nothing to migrate: {} manifest(s) already at {}\n", report.already_current, report.target));
             return t;

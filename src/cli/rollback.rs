@@ -25,6 +25,9 @@ struct RollbackJson {
     restored: usize,
     paths: Vec<String>,
     skipped: Vec<String>,
+    /// For a relocation: the runs moved back to their old place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relocated: Option<usize>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
@@ -46,15 +49,25 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         restored: r.restored.len(),
         paths: r.restored.iter().map(|p| p.to_string()).collect(),
         skipped: r.worktree.map(|w| w.skipped).unwrap_or_default(),
+        relocated: r.relocated,
     };
     ctx.out.report(&report, |o| {
-        let mut t = format!(
-            "committed {} on {}: rolled back batch {}, {} manifest(s) restored byte for byte\n",
-            &report.commit[..12],
-            report.branch,
-            &report.reverted[..12],
-            report.restored
-        );
+        let mut t = match report.relocated {
+            Some(n) => format!(
+                "committed {} on {}: rolled back relocation {}, {n} run(s) back in their old place, {} path(s) restored byte for byte\n",
+                &report.commit[..12],
+                report.branch,
+                &report.reverted[..12],
+                report.restored
+            ),
+            None => format!(
+                "committed {} on {}: rolled back batch {}, {} manifest(s) restored byte for byte\n",
+                &report.commit[..12],
+                report.branch,
+                &report.reverted[..12],
+                report.restored
+            ),
+        };
         for p in &report.skipped {
             t.push_str(&format!("{} {p} changed during the run and was left as it is; HEAD has the restored version\n", o.paint("warning:", "33")));
         }

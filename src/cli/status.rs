@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use artifact_migrate::engine::{survey, Failure, Progress};
+use artifact_migrate::git::scan::RunPair;
 use artifact_migrate::git::worktree::manifest_state;
 
 use crate::cli::progress::Bars;
@@ -33,6 +34,11 @@ struct StatusReport {
     untracked: Vec<String>,
     /// Working-tree files that lag HEAD after an interrupted run because they were changed by hand.
     lagging: Vec<String>,
+    /// Manifests per configured layout, and those that fit none.
+    layouts: BTreeMap<String, usize>,
+    unplaced: usize,
+    /// Runs in the canonical layout and in another one.
+    pairs: Vec<RunPair>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
@@ -69,6 +75,9 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         dirty: keep(state.dirty),
         untracked: keep(state.untracked),
         lagging: recovery.into_iter().flat_map(|r| r.skipped).collect(),
+        layouts: s.layouts.iter().cloned().collect(),
+        unplaced: s.unplaced,
+        pairs: s.pairs.clone(),
     };
     ctx.out.report(&report, |o| {
         let mut t = format!(
@@ -84,6 +93,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
             t.push_str(&format!("  {v:>10}  {n}{mark}\n"));
         }
         t.push_str(&format!("pending: {}\n", report.pending));
+        t.push_str(&crate::cli::relocate::layouts_text(&s.layouts, report.unplaced, &report.pairs));
         for f in &report.invalid {
             t.push_str(&format!("{} {}: {}\n", o.paint("invalid:", "31"), f.path, f.error));
         }

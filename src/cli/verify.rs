@@ -31,8 +31,26 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 f.problem
             ));
         }
+        for p in &report.pairs {
+            t.push_str(&format!(
+                "in two layouts: run {}: {} is the canonical copy, {} the {} one ({})\n",
+                p.run_id,
+                p.canonical,
+                p.other,
+                p.other_layout,
+                if p.same_content {
+                    "same content"
+                } else {
+                    "different content"
+                }
+            ));
+        }
+        let relocations = match report.relocations {
+            0 => String::new(),
+            n => format!("{n} relocation(s), "),
+        };
         t.push_str(&format!(
-            "verified {} batch(es), {} rollback(s) and {} manifest(s) at {}: {}\n",
+            "verified {} batch(es), {relocations}{} rollback(s) and {} manifest(s) at {}: {}\n",
             report.batches,
             report.rollbacks,
             report.manifests,

@@ -9,6 +9,7 @@ pub mod log;
 pub mod migrate;
 pub mod progress;
 pub mod registry;
+pub mod relocate;
 pub mod repair;
 pub mod rollback;
 pub mod survey;
