@@ -4,6 +4,7 @@ use serde::Deserialize;
 
 use crate::engine::invariants::DEFAULT_PROTECTED;
 use crate::error::ErrorKind;
+use crate::layout::{LayoutError, Layouts};
 
 /// The settings one run uses.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub struct Config {
     pub manifest_name: String,
     /// Protected fields, as JSON pointers.
     pub protected: Vec<String>,
+    /// Where runs live under the artifacts root; the first is the canonical layout.
+    pub layouts: Layouts,
 }
 
 impl Default for Config {
@@ -22,6 +25,7 @@ impl Default for Config {
             artifacts_root: "artifacts".into(),
             manifest_name: "manifest.json".into(),
             protected: DEFAULT_PROTECTED.iter().map(|s| s.to_string()).collect(),
+            layouts: Layouts::default(),
         }
     }
 }
@@ -33,6 +37,7 @@ struct ConfigFile {
     artifacts_root: Option<String>,
     manifest_name: Option<String>,
     protected_fields: Option<Vec<String>>,
+    layouts: Option<Vec<String>>,
 }
 
 /// A config file that cannot be used, naming the file.
@@ -58,6 +63,8 @@ pub enum ConfigProblem {
     ManifestName { name: String },
     #[error("protected field {field:?} must be a JSON pointer such as \"/run_id\"")]
     ProtectedField { field: String },
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
 }
 
 impl ConfigError {
@@ -68,7 +75,8 @@ impl ConfigError {
             | ConfigProblem::Syntax(_)
             | ConfigProblem::ArtifactsRoot(_)
             | ConfigProblem::ManifestName { .. }
-            | ConfigProblem::ProtectedField { .. } => ErrorKind::Environment,
+            | ConfigProblem::ProtectedField { .. }
+            | ConfigProblem::Layout(_) => ErrorKind::Environment,
         }
     }
 
@@ -122,6 +130,9 @@ impl Config {
             }
             cfg.protected = fields;
         }
+        if let Some(layouts) = file.layouts {
+            cfg.layouts = Layouts::new(&layouts).map_err(|e| err(e.into()))?;
+        }
         Ok(cfg)
     }
 }
@@ -162,5 +173,19 @@ mod tests {
         assert!(e.starts_with(".artifact-migrate.toml: "), "{e}");
         assert!(Config::from_toml("artifacts_root = \"../x\"").is_err());
         assert!(Config::from_toml("protected_fields = [\"run_id\"]").is_err());
+        let e = Config::from_toml("layouts = [\"runs/{run_id}\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("must contain {job_id}"), "{e}");
+    }
+
+    #[test]
+    fn layouts_are_read_in_order() {
+        let c = Config::from_toml("layouts = [\"{job_id}/{run_id}\", \"old/{run_id}\"]\n").unwrap();
+        assert_eq!(c.layouts.describe(), "{job_id}/{run_id} or old/{run_id}");
+        assert_eq!(
+            Config::default().layouts.describe(),
+            "{job_id}/{run_id} or runs/{run_id}"
+        );
     }
 }

@@ -22,5 +22,6 @@ pub mod error;
 pub mod fault;
 pub mod git;
 pub mod ids;
+pub mod layout;
 pub mod manifest;
 pub mod schema;

@@ -660,9 +660,20 @@ fn demo() {
     $ artifact-migrate log
       [9 line(s) of output]
     $ artifact-migrate verify
+      [5 line(s) of output]
+    $ artifact-migrate plan --branch legacy-import
+      [15 line(s) of output]
+    $ artifact-migrate apply --branch legacy-import
+      [1 line(s) of output]
+    $ artifact-migrate relocate --branch legacy-import
+      [2 line(s) of output]
+    $ artifact-migrate log legacy-import
+      [15 line(s) of output]
+    $ artifact-migrate verify legacy-import
       [1 line(s) of output]
     Done. Every step above is one commit or none: `git -C [REPO]/demo log --stat` shows them,
-    and `git -C [REPO]/demo log --format='%h %s%n%(trailers)'` their trailers.
+    and `git -C [REPO]/demo log --format='%h %s%n%(trailers)'` their trailers; `git -C [REPO]/demo show --stat -M legacy-import`
+    shows that the relocation only renamed.
     ------- stderr -------
     [exit status: 0]
     ");
@@ -727,7 +738,7 @@ fn a_malformed_config_names_its_file() {
       |
     1 | artifact_root = 1
       | ^^^^^^^^^^^^^
-    unknown field `artifact_root`, expected one of `artifacts_root`, `manifest_name`, `protected_fields`; see docs/cli.md for the keys
+    unknown field `artifact_root`, expected one of `artifacts_root`, `manifest_name`, `protected_fields`, `layouts`; see docs/cli.md for the keys
     [exit status: 2]
     ");
     let run = repo.cli(["status", "--json"]);
@@ -765,4 +776,63 @@ fn revisions_that_name_nothing_are_not_found() {
         err["error"]["path"], "artifacts/nothing/here/manifest.json",
         "{run}"
     );
+}
+
+/// A legacy run as the seed's first runs were written (`artifacts/runs/<run_id>/`, no job_id).
+fn with_legacy_run() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.file(
+        "artifacts/runs/run-l/manifest.json",
+        "{\"run_id\": \"run-l\", \"job_ref\": \"jobs/job-l/brief.yaml\", \"status\": \"succeeded\"}\n",
+    )
+    .file("artifacts/runs/run-l/outputs/caption.md", "An older caption.\n")
+    .commit("record a legacy run");
+    repo
+}
+
+#[test]
+fn relocate() {
+    let repo = with_legacy_run();
+    assert_snapshot!(repo.transcript(["relocate", "--dry-run"]), @"
+    would move artifacts/runs/run-l -> artifacts/job-l/run-l (2 file(s); job_id from job_ref)
+
+    relocate would commit on refs/heads/main (base 3010f3ffa029):
+
+        relocate: 1 run to the canonical layout {job_id}/{run_id}
+
+        Moved byte for byte (each old place is now a symbolic link to the new one):
+        artifacts/runs/run-l -> artifacts/job-l/run-l
+
+        Migration-Relocate: 1
+        Migration-Layout: {job_id}/{run_id}
+        Migration-Tool: artifact-migrate 0.1.0
+    ------- stderr -------
+    [exit status: 0]
+    ");
+    assert_snapshot!(repo.transcript(["relocate"]), @"
+    moved artifacts/runs/run-l -> artifacts/job-l/run-l (2 file(s); job_id from job_ref)
+    committed 4b32462b1010 on refs/heads/main: 1 run(s) relocated to {job_id}/{run_id}; each old place is now a symbolic link to the new one
+    ------- stderr -------
+    [exit status: 0]
+    ");
+    assert_snapshot!(repo.transcript(["relocate"]), @"
+    nothing to relocate: every run is in the canonical layout {job_id}/{run_id}
+    ------- stderr -------
+    [exit status: 0]
+    ");
+    // A canonical place already holding other content is refused, naming both.
+    let taken = with_legacy_run();
+    taken
+        .file(
+            "artifacts/job-l/run-l/manifest.json",
+            "{\"run_id\": \"run-l\", \"job_id\": \"job-l\", \"status\": \"failed\"}\n",
+        )
+        .commit("a different run at the canonical place");
+    assert_snapshot!(taken.transcript(["relocate"]), @"
+    ------- stderr -------
+    error: 1 run(s) cannot move: the canonical place holds different content (nothing was changed):
+      artifacts/runs/run-l -> artifacts/job-l/run-l (taken)
+    compare the two copies, keep one (git rm -r the other), commit, then run again
+    [exit status: 3]
+    ");
 }

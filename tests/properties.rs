@@ -16,6 +16,7 @@ mod common;
 use artifact_migrate::engine::invariants::DEFAULT_PROTECTED;
 use artifact_migrate::engine::{migrate_manifest, tool_name, BatchInfo, MigrateOptions, Outcome};
 use artifact_migrate::ids::CommitId;
+use artifact_migrate::layout::Layouts;
 use artifact_migrate::manifest::{Document, Json};
 use artifact_migrate::schema::{Registry, Version};
 use common::*;
@@ -481,6 +482,7 @@ fn migrate(bytes: &[u8], path: &str, target: &str) -> Result<Outcome, String> {
         registry: &registry,
         target: target.parse::<Version>().unwrap(),
         artifacts_root: "artifacts",
+        layouts: &Layouts::default(),
         protected: &protected,
     };
     migrate_manifest(bytes, path, &opts, &batch()).map_err(|e| e.to_string())
@@ -827,6 +829,7 @@ proptest! {
             registry: &registry,
             target: "1.2.0".parse().unwrap(),
             artifacts_root: "artifacts",
+        layouts: &Layouts::default(),
             protected: &protected,
         };
         let batch = BatchInfo {

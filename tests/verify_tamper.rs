@@ -35,22 +35,6 @@ fn verify_json(repo: &TestRepo, args: &[&str]) -> Value {
     v
 }
 
-/// The findings as `(commit, path, problem)`.
-fn findings(report: &Value) -> Vec<(String, Option<String>, String)> {
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["commit"].as_str().unwrap().to_string(),
-                f["path"].as_str().map(str::to_string),
-                f["problem"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
-}
-
 /// Replaces `from` (which must occur exactly once) by `to` in a working-tree file.
 fn edit(repo: &TestRepo, path: &str, from: &str, to: &str) {
     let text = String::from_utf8(repo.file_bytes(path)).unwrap();
@@ -134,7 +118,7 @@ fn a_hand_edited_run_id_is_found() {
     }
     let problems: Vec<&str> = f.iter().map(|x| x.2.as_str()).collect();
     assert!(
-        problems.contains(&"the path says run \"run-4sp\" but run_id is \"run-4sp-b\""),
+        problems.contains(&"the path says run \"run-4sp\" but run_id is \"run-4sp-b\"; expected artifacts/job-x/run-4sp-b/manifest.json or artifacts/runs/run-4sp-b/manifest.json"),
         "{problems:?}"
     );
     assert!(

@@ -28,6 +28,10 @@ const JOB: &str = "spring-launch-01";
 const RUN_100: &str = "5d1e2c7a-0b3f-4a8e-9c61-2f7d8e4b1a90";
 const RUN_110: &str = "7492b68c4e13bb143e5f50cdd0993926";
 const RUN_120: &str = "0d5c1a9e3b7f4e2a8c6d1b0f9e8a7c65";
+/// A run written in the legacy layout `artifacts/runs/<run_id>/`.
+const RUN_LEGACY: &str = "3c2b1a09-8f7e-4d6c-9b5a-4e3d2c1b0a98";
+/// The branch the legacy run arrives on.
+const LEGACY_BRANCH: &str = "legacy-import";
 
 fn write(root: &Path, rel: &str, text: &str) -> anyhow::Result<()> {
     let p = root.join(rel);
@@ -119,6 +123,60 @@ pub fn build_sample_repo(root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Commits, on a new branch `legacy-import` from HEAD (the working tree and HEAD's branch
+/// untouched), one older run as the seed's first runs were written: a real directory
+/// `artifacts/runs/<run_id>/` with a 1.0.0 manifest without `job_id`, and its output.
+pub fn add_legacy_branch(root: &Path) -> anyhow::Result<()> {
+    let repo = git2::Repository::open(root).context("open the demo repository")?;
+    let head = repo
+        .head()
+        .and_then(|h| h.peel_to_commit())
+        .context("read HEAD")?;
+    let manifest = V100.replace(RUN_100, RUN_LEGACY).replace(
+        "\"started_at\": \"2026-03-02T09:14:07",
+        "\"started_at\": \"2026-02-27T16:40:07",
+    );
+    let dir = format!("artifacts/runs/{RUN_LEGACY}");
+    let mut update = git2::build::TreeUpdateBuilder::new();
+    for (rel, body) in [
+        ("manifest.json", manifest.as_str()),
+        ("outputs/instagram_captions.md", "An older caption.\n"),
+    ] {
+        let blob = repo.blob(body.as_bytes()).context("write a blob")?;
+        update.upsert(format!("{dir}/{rel}"), blob, git2::FileMode::Blob);
+    }
+    let base = head.tree().context("read HEAD's tree")?;
+    let tree = repo
+        .find_tree(
+            update
+                .create_updated(&repo, &base)
+                .context("write the tree")?,
+        )
+        .context("read the tree")?;
+    let wrapped = artifact_migrate::git::Repo::open(root)?;
+    let sig = Identity::from_env(&wrapped)
+        .context("read the demo identity")?
+        .committer;
+    let commit = repo
+        .commit(
+            None,
+            &sig,
+            &sig,
+            "Import an older run, written in the legacy layout\n",
+            &tree,
+            &[&head],
+        )
+        .context("commit")?;
+    repo.reference(
+        &format!("refs/heads/{LEGACY_BRANCH}"),
+        commit,
+        false,
+        "demo: an older run",
+    )
+    .context("create the legacy-import branch")?;
+    Ok(())
+}
+
 /// Runs one step of the walk-through and shows what it printed; a step that exits other
 /// than `want` is a bug of the demo (or of the command it runs).
 fn step(ui: &Ui, exe: &Path, dir: &Path, args: &[&str], want: i32) -> Result<(), CommandError> {
@@ -196,10 +254,29 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     for (args, want) in STEPS {
         step(ui, &exe, &dir, args, *want)?;
     }
+    add_legacy_branch(&dir).map_err(|e| {
+        CommandError::new(
+            ErrorKind::Environment,
+            format!("add the legacy run to {}: {e:#}", dir.display()),
+        )
+    })?;
+    ui.raw_stdout(
+        format!(
+            "An older run arrives on the branch {LEGACY_BRANCH}, written as the seed's first runs were: a real\n\
+             directory artifacts/runs/{RUN_LEGACY}/ (beside the alias symlink) holding a 1.0.0 manifest\n\
+             without job_id. It is migrated and moved into the canonical layout on that branch, for review\n\
+             like a pull request: main and the working tree are not touched.\n\n"
+        )
+        .as_bytes(),
+    );
+    for (args, want) in LEGACY_STEPS {
+        step(ui, &exe, &dir, args, *want)?;
+    }
     ui.raw_stdout(
         format!(
             "Done. Every step above is one commit or none: `git -C {dir} log --stat` shows them,\n\
-             and `git -C {dir} log --format='%h %s%n%(trailers)'` their trailers.\n",
+             and `git -C {dir} log --format='%h %s%n%(trailers)'` their trailers; `git -C {dir} show --stat -M {LEGACY_BRANCH}`\n\
+             shows that the relocation only renamed.\n",
             dir = dir.display()
         )
         .as_bytes(),
@@ -229,4 +306,13 @@ const STEPS: &[(&[&str], i32)] = &[
     ),
     (&["log"], 0),
     (&["verify"], 0),
+];
+
+/// The legacy chapter, on the branch [`LEGACY_BRANCH`]: migrate and relocate an older run.
+const LEGACY_STEPS: &[(&[&str], i32)] = &[
+    (&["plan", "--branch", LEGACY_BRANCH], 0),
+    (&["apply", "--branch", LEGACY_BRANCH], 0),
+    (&["relocate", "--branch", LEGACY_BRANCH], 0),
+    (&["log", LEGACY_BRANCH], 0),
+    (&["verify", LEGACY_BRANCH], 0),
 ];

@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::Path;
 
 use artifact_migrate::config::{ConfigError, RootError};
+use artifact_migrate::engine::relocate::RelocateError;
 use artifact_migrate::engine::{EngineError, PreviewError};
 use artifact_migrate::error::ErrorKind;
 use artifact_migrate::git::GitError;
@@ -130,7 +131,13 @@ macro_rules! from_library_error {
     )*};
 }
 
-from_library_error!(GitError, EngineError, ConfigError, PreviewError);
+from_library_error!(
+    GitError,
+    EngineError,
+    ConfigError,
+    PreviewError,
+    RelocateError
+);
 
 impl From<RootError> for CommandError {
     fn from(e: RootError) -> Self {

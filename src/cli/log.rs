@@ -62,6 +62,19 @@ fn print_human(out: &mut String, p: Painter, entries: &[LogEntry]) -> fmt::Resul
                 out,
                 "    repair: accepts a changed migration definition (see the commit's Migration-Accept trailer)"
             )?,
+            "relocation" => {
+                write!(
+                    out,
+                    "    relocation: {} run(s) moved into the canonical layout",
+                    e.relocated
+                        .map(|n| n.to_string())
+                        .unwrap_or_else(|| "?".into())
+                )?;
+                if let Some(by) = e.rolled_back_by {
+                    write!(out, ", rolled back by {}", p.paint(Style::Commit, by.short()))?;
+                }
+                writeln!(out)?;
+            }
             _ => writeln!(
                 out,
                 "    rollback of {}",

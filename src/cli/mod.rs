@@ -13,6 +13,7 @@ pub mod new;
 pub mod output;
 pub mod plan;
 pub mod progress;
+pub mod relocate;
 pub mod repair;
 pub mod rollback;
 pub mod show;
@@ -83,6 +84,8 @@ pub enum Command {
     Verify(verify::Args),
     /// Record an intended change of an applied migration's definition (verify accepts it).
     Repair(repair::Args),
+    /// Move legacy runs (runs/<run_id>/) into the canonical layout <job_id>/<run_id>/, as one commit.
+    Relocate(relocate::Args),
     /// A manifest migrated in memory; writes nothing.
     Show(show::Args),
     /// The registry: versions, edges, the path from each version to the latest.
@@ -226,6 +229,7 @@ pub fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Log(a) => log::run(&ctx, a),
         Command::Verify(a) => verify::run(&ctx, a),
         Command::Repair(a) => repair::run(&ctx, a),
+        Command::Relocate(a) => relocate::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Migrations(a) => migrations::run(&ctx, a),
         Command::Validate(a) => validate::run(&ctx, a),

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use artifact_migrate::engine::{plan, BatchPlan, Failure, PlanOptions};
 use artifact_migrate::git::diff::unified_diff;
+use artifact_migrate::git::scan::RunPair;
 use artifact_migrate::ids::CommitId;
 use artifact_migrate::schema::Version;
 
@@ -54,6 +55,8 @@ struct PlanReport {
     /// Whether the text shows each diff instead of one line per manifest.
     #[serde(skip)]
     diff: bool,
+    /// Runs in the canonical layout and in another one: both copies are migrated.
+    pairs: Vec<RunPair>,
 }
 
 /// How many manifests the text lists one by one (`--json` lists them all).
@@ -115,6 +118,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         warnings,
         message: p.message.render(),
         diff: args.diff,
+        pairs: p.pairs.clone(),
     };
     ctx.ui.failures(&report.failed);
     for w in &report.warnings {
@@ -126,6 +130,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
 }
 
 fn print_human(out: &mut String, p: Painter, r: &PlanReport) -> fmt::Result {
+    out.push_str(&crate::cli::relocate::pairs_text(&r.pairs));
     if r.migrate.is_empty() && r.failed.is_empty() {
         return writeln!(
             out,

@@ -29,6 +29,9 @@ struct RollbackJson {
     restored: usize,
     paths: Vec<String>,
     skipped: Vec<String>,
+    /// For a relocation: the runs moved back to their old place.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relocated: Option<usize>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
@@ -50,19 +53,30 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         restored: r.restored.len(),
         paths: r.restored.iter().map(|p| p.to_string()).collect(),
         skipped: r.worktree.map(|w| w.skipped).unwrap_or_default(),
+        relocated: r.relocated,
     };
     ctx.ui
         .report(&report, |out, p| print_human(out, p, &report))
 }
 
 fn print_human(out: &mut String, p: Painter, r: &RollbackJson) -> fmt::Result {
-    writeln!(
-        out,
-        "committed {} on {}: rolled back batch {}, {} manifest(s) restored byte for byte",
-        p.paint(Style::Commit, r.commit.short()),
-        r.branch,
-        p.paint(Style::Commit, r.reverted.short()),
-        r.restored
-    )?;
+    match r.relocated {
+        Some(n) => writeln!(
+            out,
+            "committed {} on {}: rolled back relocation {}, {n} run(s) back in their old place, {} path(s) restored byte for byte",
+            p.paint(Style::Commit, r.commit.short()),
+            r.branch,
+            p.paint(Style::Commit, r.reverted.short()),
+            r.restored
+        )?,
+        None => writeln!(
+            out,
+            "committed {} on {}: rolled back batch {}, {} manifest(s) restored byte for byte",
+            p.paint(Style::Commit, r.commit.short()),
+            r.branch,
+            p.paint(Style::Commit, r.reverted.short()),
+            r.restored
+        )?,
+    }
     print_skipped(out, p, &r.skipped, "restored")
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use artifact_migrate::engine::{survey, Failure, Progress};
 use artifact_migrate::git::scan::matches_pathspec;
+use artifact_migrate::git::scan::RunPair;
 use artifact_migrate::git::worktree::manifest_state;
 use artifact_migrate::ids::CommitId;
 
@@ -40,6 +41,14 @@ struct StatusReport {
     /// The artifacts root, as the text names it.
     #[serde(skip)]
     root: String,
+    /// Manifests per configured layout, and those that fit none.
+    layouts: BTreeMap<String, usize>,
+    unplaced: usize,
+    /// Runs in the canonical layout and in another one.
+    pairs: Vec<RunPair>,
+    /// The layout counts in configured order (canonical first), for the text.
+    #[serde(skip)]
+    layout_order: Vec<(String, usize)>,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
@@ -79,6 +88,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         } else {
             cfg.artifacts_root.clone()
         },
+        layouts: s.layouts.iter().cloned().collect(),
+        unplaced: s.unplaced,
+        pairs: s.pairs.clone(),
+        layout_order: s.layouts.clone(),
     };
     ctx.ui
         .report(&report, |out, p| print_human(out, p, &report))?;
@@ -104,6 +117,11 @@ fn print_human(out: &mut String, p: Painter, r: &StatusReport) -> fmt::Result {
         writeln!(out, "  {:>10}  {n}{mark}", p.paint(Style::Version, v))?;
     }
     writeln!(out, "pending: {}", r.pending)?;
+    out.push_str(&crate::cli::relocate::layouts_text(
+        &r.layout_order,
+        r.unplaced,
+        &r.pairs,
+    ));
     print_failures(out, p, p.paint(Style::Error, "invalid:"), &r.invalid)?;
     let lines = [
         (p.paint(Style::Warning, "dirty:"), &r.dirty, ""),

@@ -39,6 +39,25 @@ fn print_human(out: &mut String, p: Painter, r: &VerifyReport) -> fmt::Result {
             f.problem
         )?;
     }
+    for pair in &r.pairs {
+        writeln!(
+            out,
+            "in two layouts: run {}: {} is the canonical copy, {} the {} one ({})",
+            pair.run_id,
+            p.paint(Style::Path, &pair.canonical),
+            p.paint(Style::Path, &pair.other),
+            pair.other_layout,
+            if pair.same_content {
+                "same content"
+            } else {
+                "different content"
+            }
+        )?;
+    }
+    let relocations = match r.relocations {
+        0 => String::new(),
+        n => format!("{n} relocation(s), "),
+    };
     let outcome = if r.ok {
         "ok".to_string()
     } else {
@@ -46,7 +65,7 @@ fn print_human(out: &mut String, p: Painter, r: &VerifyReport) -> fmt::Result {
     };
     writeln!(
         out,
-        "verified {} batch(es), {} rollback(s) and {} manifest(s) at {}: {outcome}",
+        "verified {} batch(es), {relocations}{} rollback(s) and {} manifest(s) at {}: {outcome}",
         r.batches,
         r.rollbacks,
         r.manifests,

@@ -22,7 +22,7 @@ use crate::git::identity::Identity;
 use crate::git::message::{BatchMessage, StepGroup};
 use crate::git::objects::{pack_dir, write_commit, CommitRequest, FileUpdate};
 use crate::git::pack::{compress, Compressed, PackWriter};
-use crate::git::scan::{matches_pathspec, scan_commit, TreeManifest};
+use crate::git::scan::{matches_pathspec, run_pairs, scan_commit, RunPair, TreeManifest};
 use crate::git::worktree::{dirty_paths, PendingFile, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
@@ -112,6 +112,8 @@ pub struct BatchPlan {
     pub has_gitattributes: bool,
     pub failed: Vec<Failure>,
     pub message: BatchMessage,
+    /// Runs in scope present in the canonical layout and in another one (both are migrated).
+    pub pairs: Vec<RunPair>,
 }
 
 /// The batch's one timestamp: the committer date (honouring `SOURCE_DATE_EPOCH`); for a
@@ -196,6 +198,7 @@ fn batch_setup<'a>(
         registry,
         target,
         artifacts_root: &cfg.artifacts_root,
+        layouts: &cfg.layouts,
         protected: &cfg.protected,
     };
     (batch, mopts)
@@ -227,6 +230,7 @@ pub fn plan(
         mut failed,
         has_gitattributes,
     } = scope(repo, cfg, &target_ref, &opts.pathspecs, progress)?;
+    let pairs = run_pairs(cfg, &manifests);
     let (batch, mopts) = batch_setup(registry, cfg, target, &target_ref, batch_time(repo)?);
     let mut migrate = Vec::new();
     let mut current = Vec::new();
@@ -289,6 +293,7 @@ pub fn plan(
         current,
         failed,
         message,
+        pairs,
     })
 }
 

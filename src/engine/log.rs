@@ -1,4 +1,5 @@
-//! `log`: migration batches and rollbacks read back from history, newest first.
+//! `log`: migration batches, rollbacks, relocations and repairs read back from history,
+//! newest first.
 
 use std::collections::HashMap;
 
@@ -22,7 +23,8 @@ pub struct LogStep {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogEntry {
     pub commit: CommitId,
-    /// `migration`, `rollback`, or `repair` (an accepted change of a migration definition).
+    /// `migration`, `rollback`, `relocation` (legacy runs moved into the canonical layout),
+    /// or `repair` (an accepted change of a migration definition).
     pub kind: &'static str,
     /// Committer date, RFC 3339 in the committer's offset.
     pub date: String,
@@ -35,6 +37,9 @@ pub struct LogEntry {
     pub rolled_back_by: Option<CommitId>,
     /// For a rollback: the batch it reverted, as its `Migration-Rollback-Of` trailer says.
     pub rollback_of: Option<String>,
+    /// For a relocation: how many runs it moved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub relocated: Option<usize>,
 }
 
 /// Every batch and rollback reachable from `tip`, newest first, with rollback links.
@@ -73,6 +78,11 @@ pub fn log(repo: &Repo, tip: CommitId) -> Result<Vec<LogEntry>, EngineError> {
                 RecordKind::Batch => ("migration", None),
                 RecordKind::Rollback { of } => ("rollback", Some(of.clone())),
                 RecordKind::Accept { .. } => ("repair", None),
+                RecordKind::Relocation => ("relocation", None),
+            };
+            let relocated = match r.kind {
+                RecordKind::Relocation => r.trailer(keys::RELOCATE).and_then(|n| n.parse().ok()),
+                _ => None,
             };
             LogEntry {
                 commit: r.commit,
@@ -85,6 +95,7 @@ pub fn log(repo: &Repo, tip: CommitId) -> Result<Vec<LogEntry>, EngineError> {
                 steps,
                 rolled_back_by: rolled_back_by.get(&r.commit.to_string()).cloned(),
                 rollback_of,
+                relocated,
             }
         })
         .collect())

@@ -17,6 +17,8 @@ pub struct MigrateOptions<'a> {
     pub registry: &'a Registry,
     pub target: Version,
     pub artifacts_root: &'a str,
+    /// Where runs live under the root (the job_id derivation reads it).
+    pub layouts: &'a crate::layout::Layouts,
     /// JSON pointers whose values must be deep-equal before and after.
     pub protected: &'a [String],
 }
@@ -61,6 +63,10 @@ pub enum ManifestError {
     ReservedField { migration: StepId, pointer: String },
     #[error("migration_history is not an array: fix the manifest by hand first")]
     HistoryNotArray,
+    /// The run's identity cannot place it (relocate): the path and the manifest disagree,
+    /// no job can be derived, or its canonical place is not one.
+    #[error("{0}")]
+    Identity(String),
     #[error("after migration {migration} the manifest does not validate against the schema of {version} ({file}): {violations}")]
     Schema {
         migration: StepId,
@@ -89,6 +95,7 @@ impl ManifestError {
             | ManifestError::ReservedField { .. } => "transform",
             ManifestError::Invariant { .. } | ManifestError::HistoryNotArray => "invariant",
             ManifestError::Schema { .. } => "schema",
+            ManifestError::Identity(_) => "identity",
         }
     }
 }
@@ -165,6 +172,7 @@ pub fn migrate_manifest(
     let ctx = MigrationContext {
         path,
         artifacts_root: opts.artifacts_root,
+        layouts: opts.layouts,
     };
     let mut value = original.clone();
     let mut changes = Vec::new();

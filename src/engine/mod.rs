@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod preview;
 pub mod progress;
 pub mod registry;
+pub mod relocate;
 pub mod repair;
 pub mod rollback;
 pub mod survey;

@@ -107,6 +107,7 @@ pub fn preview(
         registry,
         target,
         artifacts_root: &cfg.artifacts_root,
+        layouts: &cfg.layouts,
         protected: &cfg.protected,
     };
     match migrate_manifest(&stored, path.as_str(), &opts, &batch).map_err(failed)? {

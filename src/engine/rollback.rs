@@ -1,5 +1,5 @@
-//! Rollback: a git revert of one migration batch, built from trees (never a text merge of
-//! JSON), landed with the same transaction as `apply`.
+//! Rollback: a git revert of one migration batch or relocation, built from trees (never a
+//! text merge of JSON), landed with the same transaction as `apply`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -24,7 +24,8 @@ use crate::ids::{CommitId, RepoPath};
 /// What to roll back.
 #[derive(Debug, Clone, Default)]
 pub struct RollbackOptions {
-    /// The batch (any revision); `None` = the newest batch on the branch not rolled back yet.
+    /// The batch or relocation (any revision); `None` = the newest one on the branch not
+    /// rolled back yet.
     pub commit: Option<String>,
     /// Work on this branch instead of HEAD's.
     pub branch: Option<String>,
@@ -36,6 +37,8 @@ pub struct RollbackReport {
     pub commit: CommitId,
     pub reverted: CommitId,
     pub restored: Vec<RepoPath>,
+    /// For a relocation: how many runs went back to their old place.
+    pub relocated: Option<usize>,
     pub target_ref: Target,
     pub worktree: Option<WorktreeReport>,
 }
@@ -133,9 +136,7 @@ fn choose<'a>(
     let Some(rev) = &opts.commit else {
         return recs
             .iter()
-            .find(|r| {
-                r.kind == RecordKind::Batch && !rolled_back.contains_key(&r.commit.to_string())
-            })
+            .find(|r| r.kind.is_revertible() && !rolled_back.contains_key(&r.commit.to_string()))
             .ok_or_else(|| {
                 refused(Refusal::NothingLeft {
                     branch: target.refname.clone(),
@@ -144,7 +145,7 @@ fn choose<'a>(
     };
     let id = repo.resolve_commit(rev)?;
     match recs.iter().find(|r| r.commit == id) {
-        Some(r) if r.kind == RecordKind::Batch => match rolled_back.get(&id.to_string()) {
+        Some(r) if r.kind.is_revertible() => match rolled_back.get(&id.to_string()) {
             Some(by) => Err(refused(Refusal::AlreadyRolledBack { batch: id, by: *by })),
             None => Ok(r),
         },
@@ -167,7 +168,8 @@ fn choose<'a>(
     }
 }
 
-/// One path of the batch: what the batch's parent had and what the batch wrote.
+/// One path of the batch: what the batch's parent had and what the batch wrote (a zero id:
+/// nothing, for the paths a relocation created or removed).
 struct Restore {
     path: RepoPath,
     before: Oid,
@@ -175,9 +177,11 @@ struct Restore {
     mode: i32,
 }
 
-/// Rolls back one batch: refuses when it is not a batch, was rolled back already, or when
-/// later commits changed its manifests (naming them and the batches to roll back first);
-/// otherwise commits git's revert of it and lands it like `apply`.
+/// Rolls back one batch or relocation: refuses when it is neither, was rolled back already,
+/// or when later commits changed its paths (naming them and the batches to roll back first);
+/// otherwise commits git's revert of it and lands it like `apply`. A relocation's revert
+/// puts every run directory back in its old place and removes the alias links: the tree is
+/// exactly the relocation's parent's at those paths.
 pub fn rollback(
     repo: &Repo,
     cfg: &Config,
@@ -205,8 +209,10 @@ pub fn rollback(
     };
     progress.start("compare trees", 0);
     let mut restores = Vec::new();
+    let relocation = batch.kind == RecordKind::Relocation;
     for c in tree_changes(repo, Some(parent), batch.commit)? {
-        if c.status != Delta::Modified {
+        let moved = relocation && matches!(c.status, Delta::Added | Delta::Deleted);
+        if c.status != Delta::Modified && !moved {
             return Err(refused(Refusal::NotOnlyModified {
                 batch: batch.commit,
                 path: c.path,
@@ -217,7 +223,11 @@ pub fn rollback(
             path: RepoPath::new(c.path),
             before: c.old_id,
             after: c.new_id,
-            mode: c.new_mode,
+            mode: if c.old_id.is_zero() {
+                c.new_mode
+            } else {
+                c.old_mode
+            },
         });
     }
     // Later changes: a path of the batch whose blob at the tip is not the batch's. One diff of
@@ -242,8 +252,11 @@ pub fn rollback(
     }
     if target.checked_out {
         progress.start("check dirty", 0);
-        let in_scope: Vec<(RepoPath, Oid)> =
-            restores.iter().map(|r| (r.path.clone(), r.after)).collect();
+        let in_scope: Vec<(RepoPath, Oid)> = restores
+            .iter()
+            .filter(|r| !r.after.is_zero())
+            .map(|r| (r.path.clone(), r.after))
+            .collect();
         let scan = scan_commit(repo, tip, cfg)?;
         check_no_filters(
             repo,
@@ -257,14 +270,25 @@ pub fn rollback(
         }
     }
     let identity = Identity::from_env(repo)?;
+    // A relocation's rollback counts the runs it moves back, a batch's the manifests.
+    let relocated = relocation.then(|| {
+        batch
+            .trailer(keys::RELOCATE)
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_default()
+    });
+    let (count_key, count) = match relocated {
+        Some(n) => (keys::RELOCATE, n),
+        None => (keys::MANIFESTS, restores.len()),
+    };
     let message = format!(
         "Revert \"{}\"\n\nThis reverts commit {}.\n\n{}: {}\n{}: {}\n{}: {}\n",
         batch.subject,
         batch.commit,
         keys::ROLLBACK_OF,
         batch.commit,
-        keys::MANIFESTS,
-        restores.len(),
+        count_key,
+        count,
         keys::TOOL,
         crate::engine::tool_name()
     );
@@ -314,6 +338,7 @@ pub fn rollback(
         commit,
         reverted: batch.commit,
         restored: restores.into_iter().map(|r| r.path).collect(),
+        relocated,
         target_ref: target,
         worktree,
     })
@@ -356,7 +381,7 @@ fn later_changes(
         .iter()
         .filter(|r| {
             touching.contains(&r.commit)
-                && r.kind == RecordKind::Batch
+                && r.kind.is_revertible()
                 && !rolled_back.contains(r.commit.to_string().as_str())
         })
         .map(|r| r.commit)

@@ -10,7 +10,7 @@ use crate::engine::error::EngineError;
 use crate::engine::migrate::{parse_manifest, read_version, ManifestError, IMPLICIT_VERSION};
 use crate::engine::progress::Progress;
 use crate::git::cache::{CachedVersion, VersionCache};
-use crate::git::scan::{matches_pathspec, scan_commit};
+use crate::git::scan::{layout_counts, matches_pathspec, run_pairs, scan_commit, RunPair};
 use crate::git::Repo;
 use crate::ids::{CommitId, RepoPath};
 use crate::manifest::Json;
@@ -29,6 +29,12 @@ pub struct Survey {
     pub invalid: Vec<Failure>,
     /// Every committed manifest in scope with its blob.
     pub manifests: Vec<(RepoPath, git2::Oid)>,
+    /// Manifests per configured layout (every layout, canonical first).
+    pub layouts: Vec<(String, usize)>,
+    /// Manifests whose path fits no configured layout.
+    pub unplaced: usize,
+    /// Runs in scope present in the canonical layout and in another one.
+    pub pairs: Vec<RunPair>,
 }
 
 /// Reads every manifest of `commit` (restricted to `pathspecs`) and counts versions.
@@ -109,7 +115,12 @@ pub fn survey(
         }
     }
     invalid.sort_by(|a, b| a.path.cmp(&b.path));
+    let (layouts, unplaced) = layout_counts(cfg, entries.iter().map(|e| e.path.as_str()));
+    let pairs = run_pairs(cfg, &entries);
     Ok(Survey {
+        layouts,
+        unplaced,
+        pairs,
         commit,
         latest,
         total: entries.len() + links,

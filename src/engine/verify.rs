@@ -3,9 +3,12 @@
 //! For every batch reachable from REV: the batch touched nothing but manifests; its
 //! trailers agree with the manifests; each history entry's `checksum_before` is the blob
 //! at its `base_commit` and `checksum_after` the migrated document; protected fields and
-//! earlier history entries are equal across the batch. Every rollback restores exactly its
-//! batch's manifests. At REV: each manifest's path matches its identity, its history
-//! entries are the ones the batches wrote, and its content has not drifted since.
+//! earlier history entries are equal across the batch. Every relocation only moved run
+//! directories (every blob identical under its new path, the alias links, nothing else).
+//! Every rollback restores exactly its batch's (or relocation's) paths. At REV: each
+//! manifest's path fits a configured layout and its identity, its history entries are the
+//! ones the batches wrote (under the run's name of the time), and its content has not
+//! drifted since; runs present in two layouts are named with their canonical copy.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -22,14 +25,15 @@ use crate::engine::history::checksum_after;
 use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
 use crate::engine::migrate::parse_manifest;
 use crate::engine::progress::Progress;
+use crate::engine::relocate::audit_relocation;
 use crate::git::diff::tree_changes;
 use crate::git::history::{records, Record, RecordKind};
 use crate::git::message::keys;
-use crate::git::scan::{is_manifest_path, scan_commit};
+use crate::git::message::RelocationMessage;
+use crate::git::scan::{is_manifest_path, scan_commit, RunPair};
 use crate::git::{GitError, Repo};
 use crate::ids::CommitId;
 use crate::manifest::{sha256_prefixed, Json};
-use crate::schema::MigrationContext;
 
 /// One problem: where, and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -46,9 +50,13 @@ pub struct VerifyReport {
     pub revision: CommitId,
     pub batches: usize,
     pub rollbacks: usize,
+    pub relocations: usize,
     /// Manifests at the audited revision.
     pub manifests: usize,
     pub findings: Vec<Finding>,
+    /// Runs at the audited revision in the canonical layout and in another one (not a
+    /// finding: both are manifests); `canonical` is the copy readers prefer.
+    pub pairs: Vec<RunPair>,
 }
 
 fn history(doc: &Json) -> &[Json] {
@@ -117,14 +125,27 @@ pub fn verify(
     findings.extend(audit_definitions(repo, cfg, rev, &recs, &applied));
     progress.finish();
     let mut rollbacks = 0;
+    let mut relocations = 0;
+    // Each relocated run's directories, (new, old): a manifest's history entries were
+    // written under the name its run had at the time.
+    let mut renamed: HashMap<String, String> = HashMap::new();
     for r in &recs {
-        if let RecordKind::Rollback { of } = &r.kind {
-            rollbacks += 1;
-            findings.extend(audit_rollback(repo, r, of, &by_id)?);
+        match &r.kind {
+            RecordKind::Rollback { of } => {
+                rollbacks += 1;
+                findings.extend(audit_rollback(repo, r, of, &by_id)?);
+            }
+            RecordKind::Relocation => {
+                relocations += 1;
+                let moves = RelocationMessage::parse_moves(&r.message);
+                findings.extend(audit_relocation_record(repo, r, &moves)?);
+                renamed.extend(moves.into_iter().map(|(from, to)| (to, from)));
+            }
+            _ => {}
         }
     }
     progress.start("audit revision", 0);
-    let (manifests, f) = audit_revision(repo, cfg, rev, &written)?;
+    let (manifests, f, pairs) = audit_revision(repo, cfg, rev, &written, &renamed)?;
     findings.extend(f);
     progress.finish();
     Ok(VerifyReport {
@@ -132,8 +153,10 @@ pub fn verify(
         revision: rev,
         batches: batches.len(),
         rollbacks,
+        relocations,
         manifests,
         findings,
+        pairs,
     })
 }
 
@@ -437,7 +460,7 @@ fn audit_rollback(
         .ok()
         .map(CommitId)
         .and_then(|id| by_id.get(&id).copied());
-    let Some(batch) = batch.filter(|b| b.kind == RecordKind::Batch) else {
+    let Some(batch) = batch.filter(|b| b.kind.is_revertible()) else {
         out.push(finding(
             r.commit,
             None,
@@ -459,9 +482,19 @@ fn audit_rollback(
         .map(|d| (d.path, d.old_id))
         .collect();
     let diff = tree_changes(repo, Some(*rparent), r.commit)?;
-    match r.trailer(keys::MANIFESTS).map(str::parse::<usize>) {
-        Some(Ok(n)) if n == expected.len() => {}
-        Some(Ok(n)) => out.push(finding(
+    // A batch's rollback counts the manifests it restores, a relocation's the runs.
+    let (key, want, what) = if batch.kind == RecordKind::Relocation {
+        let runs = batch
+            .trailer(keys::RELOCATE)
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_default();
+        (keys::RELOCATE, runs, "relocation")
+    } else {
+        (keys::MANIFESTS, expected.len(), "batch")
+    };
+    match r.trailer(key).map(str::parse::<usize>) {
+        Some(Ok(n)) if n == want => {}
+        Some(Ok(n)) if what == "batch" => out.push(finding(
             r.commit,
             None,
             format!(
@@ -470,17 +503,27 @@ fn audit_rollback(
                 expected.len()
             ),
         )),
+        Some(Ok(n)) => out.push(finding(
+            r.commit,
+            None,
+            format!(
+                "{key} says {n} but relocation {} moved {want} run(s)",
+                batch.commit.short()
+            ),
+        )),
         _ => out.push(finding(
             r.commit,
             None,
-            "Migration-Manifests is missing or not a number",
+            format!("{key} is missing or not a number"),
         )),
     }
     let mut seen = 0;
     for d in &diff {
         let path = d.path.clone();
         match expected.get(&path) {
-            Some(id) if *id == d.new_id && d.status == Delta::Modified => seen += 1,
+            // The id before the batch (zero: the path did not exist, for a relocation's links
+            // and new places).
+            Some(id) if *id == d.new_id => seen += 1,
             Some(_) => out.push(finding(
                 r.commit,
                 Some(&path),
@@ -504,7 +547,11 @@ fn audit_rollback(
             diff.iter().map(|d| d.path.as_str()).collect();
         for p in expected.keys().filter(|p| !restored.contains(p.as_str())) {
             // Unchanged because it already had the old bytes is impossible for a clean revert.
-            if rt.get_path(Path::new(p)).map(|e| e.id()).ok() != expected.get(p).copied() {
+            let now = rt
+                .get_path(Path::new(p))
+                .map(|e| e.id())
+                .unwrap_or_else(|_| Oid::ZERO_SHA1);
+            if Some(now) != expected.get(p).copied() {
                 out.push(finding(
                     r.commit,
                     Some(p),
@@ -519,12 +566,74 @@ fn audit_rollback(
     Ok(out)
 }
 
+/// A relocation: one parent, `Migration-Relocate` counting the moves its body lists, and
+/// [`audit_relocation`]: it only renamed.
+fn audit_relocation_record(
+    repo: &Repo,
+    r: &Record,
+    moves: &[(String, String)],
+) -> Result<Vec<Finding>, GitError> {
+    let [parent] = r.parents[..] else {
+        return Ok(vec![finding(
+            r.commit,
+            None,
+            format!(
+                "a relocation must have exactly one parent, this one has {}",
+                r.parents.len()
+            ),
+        )]);
+    };
+    let mut out = Vec::new();
+    match r.trailer(keys::RELOCATE).map(str::parse::<usize>) {
+        Some(Ok(n)) if n == moves.len() => {}
+        _ => out.push(finding(
+            r.commit,
+            None,
+            format!(
+                "Migration-Relocate is {:?} but the message lists {} moved run(s)",
+                r.trailer(keys::RELOCATE).unwrap_or_default(),
+                moves.len()
+            ),
+        )),
+    }
+    for (path, problem) in audit_relocation(repo, parent, r.commit, moves)? {
+        out.push(finding(
+            r.commit,
+            Some(&path),
+            format!("the relocation did not only rename: {path} {problem}"),
+        ));
+    }
+    Ok(out)
+}
+
+/// The names a manifest had before relocations moved its run: `path` itself, then its path
+/// under each older name of a directory above it (`renamed`: new directory -> old), older
+/// ones after, each once.
+fn former_names(path: &str, renamed: &HashMap<String, String>) -> Vec<String> {
+    let mut names = vec![path.to_string()];
+    let mut i = 0;
+    while i < names.len() && names.len() <= renamed.len() + 1 {
+        let name = names[i].clone();
+        for (at, _) in name.match_indices('/') {
+            if let Some(old) = renamed.get(&name[..at]) {
+                let former = format!("{old}{}", &name[at..]);
+                if !names.contains(&former) {
+                    names.push(former);
+                }
+            }
+        }
+        i += 1;
+    }
+    names
+}
+
 fn audit_revision(
     repo: &Repo,
     cfg: &Config,
     rev: CommitId,
     written: &HashMap<(String, String), (CommitId, Json)>,
-) -> Result<(usize, Vec<Finding>), GitError> {
+    renamed: &HashMap<String, String>,
+) -> Result<(usize, Vec<Finding>, Vec<RunPair>), GitError> {
     let scan = scan_commit(repo, rev, cfg)?;
     let mut blobs = Vec::with_capacity(scan.manifests.len());
     for m in &scan.manifests {
@@ -532,7 +641,7 @@ fn audit_revision(
     }
     let mut out: Vec<Finding> = blobs
         .par_iter()
-        .flat_map_iter(|(path, bytes)| audit_current(cfg, rev, path, bytes, written))
+        .flat_map_iter(|(path, bytes)| audit_current(cfg, rev, path, bytes, written, renamed))
         .collect();
     for l in &scan.symlinks {
         out.push(finding(
@@ -541,7 +650,7 @@ fn audit_revision(
             "a symbolic link named like a manifest (links are never followed)",
         ));
     }
-    Ok((scan.manifests.len(), out))
+    Ok((scan.manifests.len(), out, scan.pairs(cfg)))
 }
 
 fn audit_current(
@@ -550,6 +659,7 @@ fn audit_current(
     path: &str,
     bytes: &[u8],
     written: &HashMap<(String, String), (CommitId, Json)>,
+    renamed: &HashMap<String, String>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let p = Some(path);
@@ -560,29 +670,13 @@ fn audit_current(
             return out;
         }
     };
-    let ctx = MigrationContext {
-        path,
-        artifacts_root: &cfg.artifacts_root,
-    };
-    if let Some((job, run)) = ctx.job_and_run_from_path() {
-        if let Some(j) = doc.get("job_id").and_then(Json::as_str) {
-            if j != job {
-                out.push(finding(
-                    rev,
-                    p,
-                    format!("the path says job {job:?} but job_id is {j:?}"),
-                ));
-            }
-        }
-        if let Some(r) = doc.get("run_id").and_then(Json::as_str) {
-            if r != run {
-                out.push(finding(
-                    rev,
-                    p,
-                    format!("the path says run {run:?} but run_id is {r:?}"),
-                ));
-            }
-        }
+    let job_id = doc.get("job_id").and_then(Json::as_str);
+    let run_id = doc.get("run_id").and_then(Json::as_str);
+    if let Some(problem) = cfg
+        .layouts
+        .path_problem(&cfg.artifacts_root, path, job_id, run_id)
+    {
+        out.push(finding(rev, p, problem));
     }
     let hist = history(&doc);
     // Which batch wrote each entry: the one whose parent is the entry's base_commit.
@@ -591,7 +685,10 @@ fn audit_current(
         let Some(base) = s(e, "base_commit") else {
             continue;
         };
-        match written.get(&(path.to_string(), base.to_string())) {
+        let by = former_names(path, renamed)
+            .into_iter()
+            .find_map(|name| written.get(&(name, base.to_string())));
+        match by {
             Some((b, we)) => {
                 if !we.deep_eq(e) {
                     out.push(finding(rev, p, format!("history entry {} differs from the one batch {} wrote", i + 1, b.short())));
@@ -686,4 +783,34 @@ fn audit_definitions(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_manifest_is_found_under_the_names_its_run_had() {
+        let renamed: HashMap<String, String> = [
+            ("artifacts/j/r".to_string(), "artifacts/runs/r".to_string()),
+            (
+                "artifacts/runs/r".to_string(),
+                "artifacts/old/r".to_string(),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(
+            former_names("artifacts/j/r/manifest.json", &renamed),
+            vec![
+                "artifacts/j/r/manifest.json",
+                "artifacts/runs/r/manifest.json",
+                "artifacts/old/r/manifest.json"
+            ]
+        );
+        assert_eq!(
+            former_names("artifacts/j/rx/manifest.json", &renamed),
+            vec!["artifacts/j/rx/manifest.json"]
+        );
+    }
 }

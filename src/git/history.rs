@@ -15,6 +15,15 @@ pub enum RecordKind {
     Rollback { of: String },
     /// `repair --accept`: the changed definitions it accepts, `(step, checksum)`.
     Accept { accepted: Vec<(String, String)> },
+    /// `relocate`: run directories moved into the canonical layout.
+    Relocation,
+}
+
+impl RecordKind {
+    /// Whether `rollback` can revert a commit of this kind: a batch or a relocation.
+    pub fn is_revertible(&self) -> bool {
+        matches!(self, RecordKind::Batch | RecordKind::Relocation)
+    }
 }
 
 /// A migration batch or rollback commit, as read from history.
@@ -48,7 +57,8 @@ impl Record {
 }
 
 /// Classifies one commit message: a batch has `Migration-Target`, a rollback
-/// `Migration-Rollback-Of`; anything else is not ours.
+/// `Migration-Rollback-Of`, a relocation `Migration-Relocate`, a repair `Migration-Accept`;
+/// anything else is not ours.
 pub fn classify(message: &str) -> Option<(RecordKind, Vec<(String, String)>)> {
     if !message.contains("Migration-") {
         return None;
@@ -60,6 +70,9 @@ pub fn classify(message: &str) -> Option<(RecordKind, Vec<(String, String)>)> {
     }
     if trailer(&t, keys::TARGET).is_some() {
         return Some((RecordKind::Batch, t));
+    }
+    if trailer(&t, keys::RELOCATE).is_some() {
+        return Some((RecordKind::Relocation, t));
     }
     let accepted: Vec<(String, String)> = t
         .iter()

@@ -15,6 +15,8 @@ pub mod keys {
     pub const ROLLBACK_OF: &str = "Migration-Rollback-Of";
     pub const REGISTRY: &str = "Migration-Registry";
     pub const ACCEPT: &str = "Migration-Accept";
+    pub const RELOCATE: &str = "Migration-Relocate";
+    pub const LAYOUT: &str = "Migration-Layout";
 }
 
 /// One group of a batch: the manifests that went `from -> to` by the same steps.
@@ -130,6 +132,52 @@ impl BatchMessage {
     }
 }
 
+/// Everything a relocation commit message says: which run directories moved where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelocationMessage {
+    /// The canonical layout the runs moved into, e.g. `{job_id}/{run_id}`.
+    pub layout: String,
+    /// `(from, to)` run directories, repository-relative, in path order.
+    pub moves: Vec<(String, String)>,
+    pub tool: String,
+}
+
+/// The line that opens the list of moves in a relocation's body.
+const MOVES_HEADER: &str =
+    "Moved byte for byte (each old place is now a symbolic link to the new one):";
+
+impl RelocationMessage {
+    /// The whole message, ending with a newline: the subject, one `FROM -> TO` line per run,
+    /// then the trailers.
+    pub fn render(&self) -> String {
+        let mut m = format!(
+            "relocate: {} to the canonical layout {}\n\n{MOVES_HEADER}\n",
+            plural(self.moves.len(), "run"),
+            self.layout
+        );
+        for (from, to) in &self.moves {
+            m.push_str(&format!("{from} -> {to}\n"));
+        }
+        m.push('\n');
+        m.push_str(&format!("{}: {}\n", keys::RELOCATE, self.moves.len()));
+        m.push_str(&format!("{}: {}\n", keys::LAYOUT, self.layout));
+        m.push_str(&format!("{}: {}\n", keys::TOOL, self.tool));
+        m
+    }
+
+    /// The `(from, to)` moves a relocation's message lists (the paragraph after its header).
+    pub fn parse_moves(message: &str) -> Vec<(String, String)> {
+        message
+            .lines()
+            .skip_while(|l| *l != MOVES_HEADER)
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .filter_map(|l| l.split_once(" -> "))
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+}
+
 /// The trailers of a commit message, in order.
 pub fn trailers(message: &str) -> Vec<(String, String)> {
     match git2::message_trailers_strs(message) {
@@ -211,5 +259,29 @@ mod tests {
         let mut m = sample();
         m.subject = Some("schema bump\nfor Q4".into());
         assert!(m.render().starts_with("schema bump for Q4\n\n"));
+    }
+
+    #[test]
+    fn a_relocation_lists_its_moves_above_its_trailers() {
+        let m = RelocationMessage {
+            layout: "{job_id}/{run_id}".into(),
+            moves: vec![
+                ("artifacts/runs/a".into(), "artifacts/j/a".into()),
+                ("artifacts/runs/b".into(), "artifacts/k/b".into()),
+            ],
+            tool: "artifact-migrate 0.1.0".into(),
+        };
+        let text = m.render();
+        assert_eq!(
+            text,
+            "relocate: 2 runs to the canonical layout {job_id}/{run_id}\n\n\
+             Moved byte for byte (each old place is now a symbolic link to the new one):\n\
+             artifacts/runs/a -> artifacts/j/a\nartifacts/runs/b -> artifacts/k/b\n\n\
+             Migration-Relocate: 2\nMigration-Layout: {job_id}/{run_id}\nMigration-Tool: artifact-migrate 0.1.0\n"
+        );
+        assert_eq!(RelocationMessage::parse_moves(&text), m.moves);
+        let t = trailers(&text);
+        assert_eq!(trailer(&t, keys::RELOCATE), Some("2"));
+        assert_eq!(t.len(), 3);
     }
 }

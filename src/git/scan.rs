@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use git2::{ObjectType, Oid, Tree, TreeWalkMode, TreeWalkResult};
+use serde::Serialize;
 
 use crate::config::Config;
 use crate::git::{GitError, Repo};
@@ -27,6 +28,82 @@ pub struct Scan {
     /// Whether a `.gitattributes` file lies under the artifacts root or in a directory
     /// above it (attributes could make working-tree bytes differ from blobs).
     pub has_gitattributes: bool,
+}
+
+/// A run found in the canonical layout and in another one (a legacy `runs/<run_id>/`
+/// directory beside `<job_id>/<run_id>/`). Both are manifests and both are migrated;
+/// readers that want one copy per run (the index, as the seed's reindex does) take the
+/// canonical one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunPair {
+    pub run_id: String,
+    /// The copy in the canonical layout: the one readers prefer.
+    pub canonical: RepoPath,
+    /// The copy in another layout.
+    pub other: RepoPath,
+    /// The other copy's layout, e.g. `runs/{run_id}`.
+    pub other_layout: String,
+    /// Whether both manifests are the same blob.
+    pub same_content: bool,
+}
+
+impl Scan {
+    /// The runs present in the canonical layout and in another one, in path order.
+    pub fn pairs(&self, cfg: &Config) -> Vec<RunPair> {
+        run_pairs(cfg, &self.manifests)
+    }
+
+    /// How many manifests each configured layout places (every layout listed, canonical
+    /// first), and how many fit none.
+    pub fn layout_counts(&self, cfg: &Config) -> (Vec<(String, usize)>, usize) {
+        layout_counts(cfg, self.manifests.iter().map(|m| m.path.as_str()))
+    }
+}
+
+/// [`Scan::pairs`] over any list of manifests.
+pub fn run_pairs(cfg: &Config, manifests: &[TreeManifest]) -> Vec<RunPair> {
+    let paths: Vec<&str> = manifests.iter().map(|m| m.path.as_str()).collect();
+    cfg.layouts
+        .pairs(&cfg.artifacts_root, &paths)
+        .into_iter()
+        .map(|(c, o)| {
+            let (canonical, other) = (&manifests[c], &manifests[o]);
+            let place = cfg.layouts.place(&cfg.artifacts_root, other.path.as_str());
+            RunPair {
+                run_id: place.map(|p| p.run_id.to_string()).unwrap_or_default(),
+                canonical: canonical.path.clone(),
+                other: other.path.clone(),
+                other_layout: place
+                    .and_then(|p| cfg.layouts.get(p.layout))
+                    .map(|l| l.pattern().to_string())
+                    .unwrap_or_default(),
+                same_content: canonical.blob == other.blob,
+            }
+        })
+        .collect()
+}
+
+/// [`Scan::layout_counts`] over any list of manifest paths.
+pub fn layout_counts<'a>(
+    cfg: &Config,
+    paths: impl Iterator<Item = &'a str>,
+) -> (Vec<(String, usize)>, usize) {
+    let mut counts = vec![0usize; cfg.layouts.all().len()];
+    let mut unplaced = 0;
+    for p in paths {
+        match cfg.layouts.place(&cfg.artifacts_root, p) {
+            Some(place) => counts[place.layout] += 1,
+            None => unplaced += 1,
+        }
+    }
+    let named = cfg
+        .layouts
+        .all()
+        .iter()
+        .zip(counts)
+        .map(|(l, n)| (l.pattern().to_string(), n))
+        .collect();
+    (named, unplaced)
 }
 
 /// Whether a directory is skipped: input snapshots and dot-directories (staging areas).

@@ -8,6 +8,7 @@
 
 use std::fs;
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +17,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::git::objects::MODE_LINK;
 use crate::git::scan::is_manifest_path;
 use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
@@ -115,13 +117,23 @@ fn walk_manifests(dir: &Path, prefix: &str, name: &str, out: &mut Vec<String>) {
     out.extend(nested.into_iter().flatten());
 }
 
-/// One file the working tree must take from `old` to `new`.
+/// One file the working tree must take from `old` to `new`. A zero `old` creates it, a
+/// zero `new` removes it (and the directories that leaves empty); `mode` is the new mode,
+/// [`MODE_LINK`] for a symbolic link (whose blob is the link's target).
 #[derive(Debug, Clone)]
 pub struct PendingFile {
     pub path: RepoPath,
     pub old: Oid,
     pub new: Oid,
     pub mode: i32,
+}
+
+impl PendingFile {
+    /// A new content for a regular file that exists before and after: all a migration batch
+    /// (or its rollback) does, updated in parallel rounds.
+    fn is_content_change(&self) -> bool {
+        !self.old.is_zero() && !self.new.is_zero() && self.mode != MODE_LINK
+    }
 }
 
 /// What a working-tree update did.
@@ -144,11 +156,17 @@ fn tmp_path_for(abs: &Path, pid: u32) -> PathBuf {
     abs.with_file_name(format!(".{name}.artifact-migrate-{pid}.tmp"))
 }
 
-/// Replaces one file: write beside it, then rename over it, so a reader (or a crash) sees
-/// the old or the new file, never half of one.
+/// Replaces one file (or symbolic link, `mode` [`MODE_LINK`], `bytes` its target): write
+/// beside it, then rename over it, so a reader (or a crash) sees the old or the new file,
+/// never half of one.
 fn replace_file(abs: &Path, bytes: &[u8], mode: i32) -> Result<(), GitError> {
     let tmp = tmp_path(abs);
     let write = || -> std::io::Result<()> {
+        if mode == MODE_LINK {
+            let _ = fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(bytes), &tmp)?;
+            return fs::rename(&tmp, abs);
+        }
         let mut f = fs::File::create(&tmp)?;
         f.write_all(bytes)?;
         if mode == 0o100755 {
@@ -215,10 +233,17 @@ fn stat_clean(entry: &IndexEntry, meta: &fs::Metadata, index_written: Option<(i6
     same && !racy
 }
 
-/// The blob id of a working-tree file, `None` if it does not exist (or is not a file).
+/// The blob id of a working-tree file (of a symbolic link: of its target, as git stores
+/// it), `None` if it does not exist (or is a directory or something else).
 fn file_blob_id(abs: &Path) -> Result<Option<Oid>, GitError> {
     match fs::symlink_metadata(abs) {
         Ok(m) if m.file_type().is_file() => {}
+        Ok(m) if m.file_type().is_symlink() => {
+            let target = fs::read_link(abs).map_err(GitError::io(abs))?;
+            return Oid::hash_object(git2::ObjectType::Blob, target.as_os_str().as_bytes())
+                .map(Some)
+                .map_err(GitError::git("hash a link"));
+        }
         Ok(_) => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => {
@@ -292,44 +317,336 @@ pub fn dirty_paths(repo: &Repo, manifests: &[(RepoPath, Oid)]) -> Result<Vec<Str
     Ok(dirty)
 }
 
+/// What is not as committed in the working tree under `dirs` (run directories, repository
+/// relative): tracked files modified, deleted or staged (`committed` are the files the tree
+/// holds below them, with their blobs), index entries below them that are not committed, and
+/// anything on disk below them that git does not track, ignored files too (moving a run
+/// would leave them behind). Reads the index once. Nothing for a bare repository.
+pub fn dirty_dirs(
+    repo: &Repo,
+    dirs: &[&str],
+    committed: &[(RepoPath, Oid)],
+) -> Result<Vec<String>, GitError> {
+    let Some(workdir) = repo.workdir() else {
+        return Ok(Vec::new());
+    };
+    let mut out = dirty_paths(repo, committed)?;
+    let known: std::collections::HashSet<&str> =
+        committed.iter().map(|(p, _)| p.as_str()).collect();
+    let wanted: std::collections::HashSet<&str> = dirs.iter().copied().collect();
+    // A path is below one of the directories when it or one of its ancestors is one.
+    let below =
+        |p: &str| wanted.contains(p) || p.match_indices('/').any(|(i, _)| wanted.contains(&p[..i]));
+    let index = repo.git.index().map_err(GitError::git("read the index"))?;
+    for e in index.iter() {
+        let p = String::from_utf8_lossy(&e.path);
+        if below(&p) && !known.contains(p.as_ref()) {
+            out.push(p.into_owned());
+        }
+    }
+    for dir in dirs {
+        let mut found = Vec::new();
+        walk_all(&workdir.join(dir), dir, &mut found)?;
+        out.extend(found.into_iter().filter(|p| !known.contains(p.as_str())));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Every entry below `abs` (repository path `rel`) that is not a directory, links not
+/// followed; `abs` itself when it is no directory.
+fn walk_all(abs: &Path, rel: &str, out: &mut Vec<String>) -> Result<(), GitError> {
+    let meta = match fs::symlink_metadata(abs) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(GitError::Io {
+                path: abs.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    if !meta.is_dir() {
+        out.push(rel.to_string());
+        return Ok(());
+    }
+    for e in fs::read_dir(abs).map_err(GitError::io(abs))? {
+        let e = e.map_err(GitError::io(abs))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        walk_all(&e.path(), &format!("{rel}/{name}"), out)?;
+    }
+    Ok(())
+}
+
+/// What updating one file did, for the index.
+#[allow(clippy::large_enum_variant)] // built and consumed once per file, never stored
+enum Done {
+    Updated {
+        entry: IndexEntry,
+        meta: fs::Metadata,
+        new: Oid,
+        mode: i32,
+        wrote: bool,
+    },
+    IndexOnly(IndexEntry),
+    /// Removed (`wrote`: the file was still there); `indexed`: it has an index entry.
+    Removed {
+        path: String,
+        wrote: bool,
+        indexed: bool,
+    },
+    Skipped(String),
+}
+
+/// A fresh index entry for a file git did not track yet (its stat data comes later).
+fn new_index_entry(path: &RepoPath, mode: i32, id: Oid) -> IndexEntry {
+    let zero = IndexTime::new(0, 0);
+    IndexEntry {
+        ctime: zero,
+        mtime: zero,
+        dev: 0,
+        ino: 0,
+        mode: mode as u32,
+        uid: 0,
+        gid: 0,
+        file_size: 0,
+        id,
+        flags: path.as_str().len().min(0xfff) as u16,
+        flags_extended: 0,
+        path: path.as_str().as_bytes().to_vec(),
+    }
+}
+
+/// Brings one file from its old version (or absence) to its new one: written when it is the
+/// old version, only re-indexed when it is already the new one, left alone (and reported)
+/// when it is neither or when its index entry was staged by someone else.
+fn update_one(
+    workdir: &Path,
+    f: &PendingFile,
+    bytes: &[u8],
+    entry: Option<IndexEntry>,
+    written: Option<(i64, i64)>,
+    counter: &std::sync::atomic::AtomicUsize,
+) -> Result<Done, GitError> {
+    let abs = workdir.join(f.path.as_str());
+    let old = (!f.old.is_zero()).then_some(f.old);
+    let skipped = || Ok(Done::Skipped(f.path.to_string()));
+    let entry = match entry {
+        // Not checked out (sparse checkout): move the index entry, write no file.
+        Some(mut e) if skip_worktree(&e) => {
+            if Some(e.id) != old && e.id != f.new {
+                return skipped();
+            }
+            e.id = f.new;
+            e.mode = f.mode as u32;
+            return Ok(Done::IndexOnly(e));
+        }
+        other => other,
+    };
+    let meta = fs::symlink_metadata(&abs).ok();
+    // Fast path: the file is exactly what the index says, and the index says old.
+    let known_old = matches!((&entry, &meta, old), (Some(e), Some(m), Some(o)) if e.id == o && stat_clean(e, m, written));
+    let current = if known_old { old } else { file_blob_id(&abs)? };
+    let entry = match entry {
+        Some(e) => e,
+        None if old.is_none() => new_index_entry(&f.path, f.mode, f.new),
+        None => return skipped(),
+    };
+    let wrote = current == old;
+    if wrote {
+        if old.is_none() {
+            if meta.is_some() {
+                // A directory (or something else that is no file) is in the way.
+                return skipped();
+            }
+            if let Some(dir) = abs.parent() {
+                fs::create_dir_all(dir).map_err(GitError::io(dir))?;
+            }
+        }
+        crate::fault::counted("files", counter);
+        replace_file(&abs, bytes, f.mode)?;
+    } else if current != Some(f.new) {
+        return skipped();
+    }
+    if Some(entry.id) != old && entry.id != f.new {
+        // Staged by someone else meanwhile: not ours to change.
+        return skipped();
+    }
+    let meta = fs::symlink_metadata(&abs).map_err(GitError::io(&abs))?;
+    Ok(Done::Updated {
+        entry,
+        meta,
+        new: f.new,
+        mode: f.mode,
+        wrote,
+    })
+}
+
+/// Removes one file that is still its old version (already gone is fine); leaves it alone
+/// (and reports it) when it is anything else.
+fn remove_one(
+    workdir: &Path,
+    f: &PendingFile,
+    entry: Option<IndexEntry>,
+    written: Option<(i64, i64)>,
+    counter: &std::sync::atomic::AtomicUsize,
+) -> Result<Done, GitError> {
+    let abs = workdir.join(f.path.as_str());
+    let path = f.path.to_string();
+    let indexed = entry.is_some();
+    if let Some(e) = &entry {
+        if e.id != f.old {
+            return Ok(Done::Skipped(path));
+        }
+        if skip_worktree(e) {
+            return Ok(Done::Removed {
+                path,
+                wrote: false,
+                indexed,
+            });
+        }
+    }
+    if non_dir_ancestor(workdir, f.path.as_str()) {
+        // A link (or file) stands where its directory was: the file is not there any more,
+        // and what the path reaches through the link is not ours to remove.
+        return Ok(Done::Removed {
+            path,
+            wrote: false,
+            indexed,
+        });
+    }
+    let meta = fs::symlink_metadata(&abs).ok();
+    let known_old = matches!((&entry, &meta), (Some(e), Some(m)) if stat_clean(e, m, written));
+    let current = if known_old {
+        Some(f.old)
+    } else {
+        file_blob_id(&abs)?
+    };
+    match current {
+        Some(c) if c == f.old => {
+            crate::fault::counted("files", counter);
+            fs::remove_file(&abs).map_err(GitError::io(&abs))?;
+            Ok(Done::Removed {
+                path,
+                wrote: true,
+                indexed,
+            })
+        }
+        None if meta.is_none() => Ok(Done::Removed {
+            path,
+            wrote: false,
+            indexed,
+        }),
+        _ => Ok(Done::Skipped(path)),
+    }
+}
+
+/// Records one file's result in the index and the report.
+fn record(
+    index: &mut git2::Index,
+    done: Done,
+    report: &mut WorktreeReport,
+) -> Result<(), GitError> {
+    match done {
+        Done::Updated {
+            mut entry,
+            meta,
+            new,
+            mode,
+            wrote,
+        } => {
+            report.updated += usize::from(wrote);
+            entry.id = new;
+            entry.mode = mode as u32;
+            stat_entry(&mut entry, &meta);
+            index
+                .add(&entry)
+                .map_err(GitError::git("update an index entry"))?;
+        }
+        Done::IndexOnly(entry) => index
+            .add(&entry)
+            .map_err(GitError::git("update an index entry"))?,
+        Done::Removed {
+            path,
+            wrote,
+            indexed,
+        } => {
+            report.updated += usize::from(wrote);
+            if indexed {
+                index
+                    .remove_path(Path::new(&path))
+                    .map_err(GitError::git(format!("remove the index entry of {path}")))?;
+            }
+        }
+        Done::Skipped(p) => report.skipped.push(p),
+    }
+    Ok(())
+}
+
+/// Whether a directory above `path` (below the working tree's root) is a symbolic link or a
+/// file on disk: writing there would go through a link, or fail.
+fn non_dir_ancestor(workdir: &Path, path: &str) -> bool {
+    let mut at = workdir.to_path_buf();
+    let parts: Vec<&str> = path.split('/').collect();
+    for part in &parts[..parts.len().saturating_sub(1)] {
+        at.push(part);
+        match fs::symlink_metadata(&at) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return true,
+            Err(_) => return false,
+        }
+    }
+    false
+}
+
+/// Removes the directories above `path` that its removal left empty, deepest first.
+fn prune_dirs(workdir: &Path, path: &str) {
+    let mut dir = workdir.join(path);
+    while dir.pop() && dir.starts_with(workdir) && dir != workdir {
+        if fs::remove_dir(&dir).is_err() {
+            break;
+        }
+    }
+}
+
 /// Brings each file from its old to its new version (files already new are only
-/// re-indexed; files that are neither are left alone and reported), in rounds of a few
-/// thousand read from the object database and written in parallel, then writes the index
-/// once, under git's own `index.lock`.
+/// re-indexed; files that are neither are left alone and reported), then writes the index
+/// once, under git's own `index.lock`. Content changes go in rounds of a few thousand read
+/// from the object database and written in parallel; files created or removed (a
+/// relocation, or its rollback) go one by one, creations first, so a crash leaves a run in
+/// both places rather than in none, except where a removal must come first (a directory
+/// that becomes a link, or a link that becomes a directory).
 pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport, GitError> {
     let Some(workdir) = repo.workdir() else {
         return Ok(WorktreeReport::default());
     };
     let mut snap = IndexSnapshot::read(repo)?;
-    #[allow(clippy::large_enum_variant)] // built and consumed once per file, never stored
-    enum Done {
-        Updated {
-            entry: IndexEntry,
-            meta: fs::Metadata,
-            new: Oid,
-            wrote: bool,
-        },
-        IndexOnly(IndexEntry),
-        Skipped(String),
-    }
     let written = snap.written;
-    let written_count = std::sync::atomic::AtomicUsize::new(0);
+    let counter = std::sync::atomic::AtomicUsize::new(0);
     let mut report = WorktreeReport::default();
-    for chunk in files.chunks(4096) {
-        let mut blobs = Vec::with_capacity(chunk.len());
-        for f in chunk {
-            let b = repo
-                .git
-                .find_blob(f.new)
-                .map_err(GitError::git(format!("read the new blob of {}", f.path)))?;
-            blobs.push(b.content().to_vec());
+    let (content, structure): (Vec<&PendingFile>, Vec<&PendingFile>) =
+        files.iter().partition(|f| f.is_content_change());
+    let read_new = |f: &PendingFile| -> Result<Vec<u8>, GitError> {
+        if f.new.is_zero() {
+            return Ok(Vec::new());
         }
+        repo.git
+            .find_blob(f.new)
+            .map(|b| b.content().to_vec())
+            .map_err(GitError::git(format!("read the new blob of {}", f.path)))
+    };
+    for chunk in content.chunks(4096) {
+        let blobs = chunk
+            .iter()
+            .map(|f| read_new(f))
+            .collect::<Result<Vec<_>, _>>()?;
         let work: Vec<(&PendingFile, &[u8], Option<IndexEntry>)> = chunk
             .iter()
             .zip(&blobs)
             .map(|(f, b)| {
                 (
-                    f,
+                    *f,
                     b.as_slice(),
                     snap.index.get_path(Path::new(f.path.as_str()), 0),
                 )
@@ -337,60 +654,80 @@ pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport
             .collect();
         let results: Vec<Result<Done, GitError>> = work
             .into_par_iter()
-            .map(|(f, bytes, entry)| {
-                let abs = workdir.join(f.path.as_str());
-                let entry = match entry {
-                    // Not checked out (sparse checkout): move the index entry, write no file.
-                    Some(mut e) if skip_worktree(&e) => {
-                        if e.id != f.old && e.id != f.new {
-                            return Ok(Done::Skipped(f.path.to_string()));
-                        }
-                        e.id = f.new;
-                        return Ok(Done::IndexOnly(e));
-                    }
-                    other => other,
-                };
-                let meta = fs::symlink_metadata(&abs).ok();
-                // Fast path: the file is exactly what the index says, and the index says old.
-                let known_old = matches!((&entry, &meta), (Some(e), Some(m)) if e.id == f.old && stat_clean(e, m, written));
-                let current = if known_old { Some(f.old) } else { file_blob_id(&abs)? };
-                let Some(entry) = entry else { return Ok(Done::Skipped(f.path.to_string())) };
-                let wrote = current == Some(f.old);
-                if wrote {
-                    crate::fault::counted("files", &written_count);
-                    replace_file(&abs, bytes, f.mode)?;
-                } else if current != Some(f.new) {
-                    return Ok(Done::Skipped(f.path.to_string()));
-                }
-                if entry.id != f.old && entry.id != f.new {
-                    // Staged by someone else meanwhile: not ours to change.
-                    return Ok(Done::Skipped(f.path.to_string()));
-                }
-                let meta = fs::symlink_metadata(&abs).map_err(GitError::io(&abs))?;
-                Ok(Done::Updated { entry, meta, new: f.new, wrote })
-            })
+            .map(|(f, bytes, entry)| update_one(workdir, f, bytes, entry, written, &counter))
             .collect();
         for r in results {
-            match r? {
-                Done::Updated {
-                    mut entry,
-                    meta,
-                    new,
-                    wrote,
-                } => {
-                    report.updated += usize::from(wrote);
-                    entry.id = new;
-                    stat_entry(&mut entry, &meta);
-                    snap.index
-                        .add(&entry)
-                        .map_err(GitError::git("update an index entry"))?;
-                }
-                Done::IndexOnly(entry) => snap
-                    .index
-                    .add(&entry)
-                    .map_err(GitError::git("update an index entry"))?,
-                Done::Skipped(p) => report.skipped.push(p),
+            record(&mut snap.index, r?, &mut report)?;
+        }
+    }
+    if !structure.is_empty() {
+        let removals: std::collections::BTreeSet<&str> = structure
+            .iter()
+            .filter(|f| f.new.is_zero())
+            .map(|f| f.path.as_str())
+            .collect();
+        // The directories above each removal: a file (or link) created at one of them must
+        // wait until the removals below it are done, or a removal would go through it.
+        let removal_dirs: std::collections::BTreeSet<&str> = removals
+            .iter()
+            .flat_map(|r| r.match_indices('/').map(move |(i, _)| &r[..i]))
+            .collect();
+        let waits = |p: &str| {
+            removals.contains(p)
+                || removal_dirs.contains(p)
+                || p.match_indices('/')
+                    .any(|(i, _)| removals.contains(&p[..i]))
+        };
+        let (now, later): (Vec<&PendingFile>, Vec<&PendingFile>) = structure
+            .iter()
+            .filter(|f| !f.new.is_zero())
+            .partition(|f| {
+                let p = f.path.as_str();
+                !waits(p)
+                    && !non_dir_ancestor(workdir, p)
+                    && !fs::symlink_metadata(workdir.join(p)).is_ok_and(|m| m.is_dir())
+            });
+        let entry = |snap: &IndexSnapshot, f: &PendingFile| {
+            snap.index.get_path(Path::new(f.path.as_str()), 0)
+        };
+        for f in now {
+            let done = update_one(
+                workdir,
+                f,
+                &read_new(f)?,
+                entry(&snap, f),
+                written,
+                &counter,
+            )?;
+            record(&mut snap.index, done, &mut report)?;
+        }
+        for f in structure.iter().filter(|f| f.new.is_zero()) {
+            let done = remove_one(workdir, f, entry(&snap, f), written, &counter)?;
+            if matches!(done, Done::Removed { .. }) {
+                prune_dirs(workdir, f.path.as_str());
             }
+            record(&mut snap.index, done, &mut report)?;
+        }
+        for f in later {
+            let p = f.path.as_str();
+            let abs = workdir.join(p);
+            if fs::symlink_metadata(&abs).is_ok_and(|m| m.is_dir()) {
+                // The directory the removals emptied (else someone else's files are in it).
+                let _ = fs::remove_dir(&abs);
+            }
+            let done = if non_dir_ancestor(workdir, p) {
+                Done::Skipped(p.to_string())
+            } else {
+                update_one(
+                    workdir,
+                    f,
+                    &read_new(f)?,
+                    entry(&snap, f),
+                    written,
+                    &counter,
+                )?
+            };
+            record(&mut snap.index, done, &mut report)?;
         }
     }
     crate::fault::point("before-index");
@@ -403,7 +740,7 @@ pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport
 /// The record of a ref move whose working-tree update has not finished yet.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Journal {
-    /// `apply` or `rollback`.
+    /// `apply`, `rollback` or `relocate`.
     pub operation: String,
     pub refname: String,
     pub old: String,
@@ -566,7 +903,8 @@ fn finish_one(repo: &Repo, j: &Journal) -> Result<Recovery, GitError> {
     Ok(recovery("completed", report.updated, report.skipped))
 }
 
-/// The blobs that differ between two commits' trees (content changes of files only).
+/// The files that differ between two commits' trees: new contents, and files created or
+/// removed (a relocation's, or its rollback's), each as the working tree must take it.
 pub fn changed_files(
     repo: &Repo,
     old: CommitId,
@@ -574,12 +912,21 @@ pub fn changed_files(
 ) -> Result<Vec<PendingFile>, GitError> {
     Ok(crate::git::diff::tree_changes(repo, Some(old), new)?
         .into_iter()
-        .filter(|c| c.status == git2::Delta::Modified)
+        .filter(|c| {
+            matches!(
+                c.status,
+                git2::Delta::Modified | git2::Delta::Added | git2::Delta::Deleted
+            )
+        })
         .map(|c| PendingFile {
             path: RepoPath::new(c.path),
             old: c.old_id,
             new: c.new_id,
-            mode: c.new_mode,
+            mode: if c.new_id.is_zero() {
+                c.old_mode
+            } else {
+                c.new_mode
+            },
         })
         .collect())
 }

@@ -63,36 +63,18 @@ fn inputs_changes(doc: &Json, ctx: &MigrationContext<'_>) -> Result<Vec<Change>,
     Ok(out)
 }
 
-/// `job_id` from the path `<job_id>/<run_id>/manifest.json`, else from `job_ref` of the form
-/// `jobs/<job_id>/...`. The path counts only where its run directory is the manifest's
-/// `run_id` (or the manifest has none), so a legacy `runs/<uuid>/` directory never becomes a job.
-/// Where both give a value and they disagree, the identity is ambiguous and the manifest fails.
+/// `job_id` as §3 derives it for the configured layouts ([`crate::layout::derive_job_id`]):
+/// a legacy `runs/<run_id>/` directory never becomes a job.
 fn derive_job_id(
     doc: &Json,
     ctx: &MigrationContext<'_>,
-) -> Result<(String, &'static str), MigrationError> {
-    let run_id = doc.get("run_id").and_then(Json::as_str);
-    let from_path = ctx
-        .job_and_run_from_path()
-        .filter(|(_, run)| run_id.is_none_or(|r| r == *run))
-        .map(|(job, _)| job.to_string());
-    let from_ref = doc
-        .get("job_ref")
-        .and_then(Json::as_str)
-        .and_then(|r| r.strip_prefix("jobs/"))
-        .and_then(|r| r.split_once('/'))
-        .map(|(job, _)| job.to_string())
-        .filter(|job| !job.is_empty());
-    match (from_path, from_ref) {
-        (Some(p), Some(r)) if p != r => Err(MigrationError::new(format!(
-            "cannot derive job_id: the path says {p:?} but job_ref says {r:?}; add job_id by hand and commit it"
-        ))),
-        (Some(p), _) => Ok((p, "the path")),
-        (None, Some(r)) => Ok((r, "job_ref")),
-        (None, None) => Err(MigrationError::new(
-            "cannot derive job_id: the path is not <job_id>/<run_id>/manifest.json and job_ref is not jobs/<job_id>/...; add job_id by hand and commit it",
-        )),
-    }
+) -> Result<(String, crate::layout::JobIdSource), MigrationError> {
+    crate::layout::derive_job_id(
+        ctx.placement(),
+        doc.get("run_id").and_then(Json::as_str),
+        doc.get("job_ref").and_then(Json::as_str),
+    )
+    .map_err(MigrationError::new)
 }
 
 fn chain_changes(doc: &Json) -> Vec<Change> {

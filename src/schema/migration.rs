@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use crate::layout::{Layouts, Placement};
 use crate::manifest::{Edit, Json};
 use crate::schema::Version;
 
@@ -17,25 +18,15 @@ pub struct MigrationContext<'a> {
     pub path: &'a str,
     /// The artifacts root the path lies under (e.g. `artifacts`).
     pub artifacts_root: &'a str,
+    /// The configured layouts (§2): where a run's directory says which job and run it is.
+    pub layouts: &'a Layouts,
 }
 
-impl MigrationContext<'_> {
-    /// The `<job_id>/<run_id>` directories of the canonical layout
-    /// `<root>/<job_id>/<run_id>/<manifest>`, when the path has exactly that shape.
-    pub fn job_and_run_from_path(&self) -> Option<(&str, &str)> {
-        let rest = if self.artifacts_root.is_empty() {
-            self.path
-        } else {
-            self.path
-                .strip_prefix(self.artifacts_root)?
-                .strip_prefix('/')?
-        };
-        let mut parts = rest.split('/');
-        let (job, run, _file) = (parts.next()?, parts.next()?, parts.next()?);
-        if parts.next().is_some() || job.is_empty() || run.is_empty() {
-            return None;
-        }
-        Some((job, run))
+impl<'a> MigrationContext<'a> {
+    /// Where the path places the run: its layout and the ids its directories give, when it
+    /// fits one of the configured layouts.
+    pub fn placement(&self) -> Option<Placement<'a>> {
+        self.layouts.place(self.artifacts_root, self.path)
     }
 }
 
@@ -156,31 +147,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn job_and_run_come_from_the_canonical_layout_only() {
+    fn placement_uses_the_configured_layouts() {
+        let layouts = Layouts::default();
         let ctx = |path| MigrationContext {
             path,
             artifacts_root: "artifacts",
+            layouts: &layouts,
         };
+        let p = ctx("artifacts/job-a/run-1/manifest.json")
+            .placement()
+            .unwrap();
         assert_eq!(
-            ctx("artifacts/job-a/run-1/manifest.json").job_and_run_from_path(),
-            Some(("job-a", "run-1"))
+            (p.job_id, p.run_id, p.is_canonical()),
+            (Some("job-a"), "run-1", true)
         );
+        let p = ctx("artifacts/runs/run-1/manifest.json")
+            .placement()
+            .unwrap();
         assert_eq!(
-            ctx("artifacts/job-a/manifest.json").job_and_run_from_path(),
-            None
+            (p.job_id, p.run_id, p.is_canonical()),
+            (None, "run-1", false)
         );
-        assert_eq!(
-            ctx("artifacts/a/b/c/manifest.json").job_and_run_from_path(),
-            None
-        );
-        assert_eq!(
-            ctx("other/job-a/run-1/manifest.json").job_and_run_from_path(),
-            None
-        );
-        let root = MigrationContext {
-            path: "j/r/manifest.json",
-            artifacts_root: "",
-        };
-        assert_eq!(root.job_and_run_from_path(), Some(("j", "r")));
+        assert_eq!(ctx("artifacts/job-a/manifest.json").placement(), None);
+        assert_eq!(ctx("other/job-a/run-1/manifest.json").placement(), None);
     }
 }

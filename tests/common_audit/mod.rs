@@ -324,6 +324,22 @@ pub fn error_message(run: &Run) -> String {
         .to_string()
 }
 
+/// The findings of a `verify --json` report as `(commit, path, problem)`.
+pub fn findings(report: &serde_json::Value) -> Vec<(String, Option<String>, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["commit"].as_str().unwrap().to_string(),
+                f["path"].as_str().map(str::to_string),
+                f["problem"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
 /// The first 12 hex digits of a commit id, as the tool prints them.
 pub fn short(id: &str) -> &str {
     &id[..12]

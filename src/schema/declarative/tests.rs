@@ -104,6 +104,7 @@ fn run(registry: &Registry, input: &str, target: &str) -> Result<Run, ManifestEr
         registry,
         target: v(target),
         artifacts_root: "artifacts",
+        layouts: &crate::layout::Layouts::default(),
         protected: &protected,
     };
     let out = match migrate_manifest(input.as_bytes(), SAMPLE_PATH, &opts, &batch())? {
@@ -473,6 +474,7 @@ fn a_protected_field_changed_at_run_time_still_fails_the_manifest() {
         registry: &r,
         target: v("1.3.0"),
         artifacts_root: "artifacts",
+        layouts: &crate::layout::Layouts::default(),
         protected: &protected,
     };
     let err = migrate_manifest(SAMPLE_1_2.as_bytes(), SAMPLE_PATH, &opts, &batch())
@@ -983,6 +985,7 @@ fn apply_all(input: &str, m: &dyn Migration) -> (Vec<u8>, Vec<String>) {
     let ctx = MigrationContext {
         path: "artifacts/job-s/run-1/manifest.json",
         artifacts_root: "artifacts",
+        layouts: &crate::layout::Layouts::default(),
     };
     let changes = m.transform(&doc.value(), &ctx).expect("transform");
     let mut texts = Vec::new();
