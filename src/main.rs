@@ -25,6 +25,12 @@ fn limit_libgit2_memory() {
 
 fn main() -> ExitCode {
     limit_libgit2_memory();
+    // SIGINT/SIGTERM stop a writing command at its next safe point (docs/reliability.md).
+    if let Err(e) = artifact_migrate::interrupt::install() {
+        eprintln!(
+            "warning: cannot handle SIGINT and SIGTERM ({e}); they will stop the process at once"
+        );
+    }
     let argv: Vec<String> = std::env::args().collect();
     let json = argv.iter().any(|a| a == "--json");
     let cli = match Cli::try_parse_from(&argv) {
@@ -57,7 +63,7 @@ fn main() -> ExitCode {
         && cli.color != cli::ColorWhen::Never
         && (cli.color == cli::ColorWhen::Always
             || std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match cli::run(cli) {
+    let code = match cli::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let (kind, path) = classify(&e);
@@ -65,5 +71,8 @@ fn main() -> ExitCode {
             print_error(json, color, kind, path.as_deref(), &message);
             ExitCode::from(kind.exit_code())
         }
-    }
+    };
+    // Stopped (or finished) after a SIGINT/SIGTERM: end by that signal, as the parent expects.
+    artifact_migrate::interrupt::exit_if_requested();
+    code
 }

@@ -160,6 +160,12 @@ pub fn classify(err: &anyhow::Error) -> (ErrorKind, Option<String>) {
         }
         GitError::BadRevision(_) => (ErrorKind::Usage, None),
         GitError::Io { path, .. } => (ErrorKind::Environment, Some(path.display().to_string())),
+        GitError::Write { .. } | GitError::IndexLocked { .. } | GitError::WorktreeBehind { .. } => {
+            (
+                ErrorKind::Environment,
+                e.path().map(|p| p.display().to_string()),
+            )
+        }
         GitError::Filtered { path, .. } => (ErrorKind::Refused, Some(path.clone())),
         _ => (ErrorKind::Environment, None),
     };

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::engine::history::{tool_name, BatchInfo};
-use crate::engine::land::{check_no_filters, land};
+use crate::engine::land::{check_no_filters, land, nothing_committed};
 use crate::engine::migrate::{
     migrate_manifest, ChangeNote, ManifestError, MigrateOptions, Outcome,
 };
@@ -283,6 +283,8 @@ pub fn plan(
             }
         }
         progress.inc(chunk.len() as u64);
+        // Between rounds: the pack is unfinished and is removed when dropped.
+        crate::interrupt::check().map_err(nothing_committed)?;
     }
     progress.finish();
     failed.sort_by(|a, b| a.path.cmp(&b.path));
@@ -413,6 +415,8 @@ pub fn apply(
     opts: &ApplyOptions,
     progress: &dyn Progress,
 ) -> Result<ApplyReport, EngineError> {
+    // A signal from here on stops at a safe point (crate::interrupt), not in a write.
+    let _guard = crate::interrupt::guard();
     // One identity and one timestamp for the whole batch: history entries, trailer and
     // committer date must agree to the second.
     let identity = Identity::from_env(repo)?;
@@ -508,6 +512,8 @@ pub fn apply(
             }
         }
         progress.inc(chunk.len() as u64);
+        // Between rounds: the pack is unfinished and is removed when dropped.
+        crate::interrupt::check().map_err(nothing_committed)?;
     }
     progress.finish();
     failed.sort_by(|a, b| a.path.cmp(&b.path));

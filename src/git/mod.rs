@@ -41,13 +41,40 @@ pub enum GitError {
     BatchTouchesOther { path: String },
     #[error("{path}: git would convert this file on checkout ({attr}), so the working tree would differ from the committed blob; unset that for manifests, or use --branch")]
     Filtered { path: String, attr: String },
-    #[error("{path}: {source}")]
+    // The cause is the source, printed after the message by whoever prints the chain
+    // (`{:#}`): repeating it here printed it twice.
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{op}: {source}")]
+    #[error("{op}")]
     Git { op: String, source: git2::Error },
+    /// A file the tool writes (a pack, the journal, the index, a manifest) could not be
+    /// written: the cause is the file system's (`No space left on device`, `Read-only file
+    /// system`, `Operation not permitted`), never a guess.
+    #[error("cannot write {path}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another process holds git's lock on the index.
+    #[error("{path} exists: another git process is writing the index; wait for it to finish (or remove the file if no git process is running), then run the command again")]
+    IndexLocked { path: PathBuf },
+    /// The branch moved to the new commit, but the working tree could not follow.
+    #[error("{operation} committed {commit} on {refname}, but updating the working tree failed; fix the cause below, then run any artifact-migrate command to finish the update")]
+    WorktreeBehind {
+        operation: String,
+        commit: String,
+        refname: String,
+        source: Box<GitError>,
+    },
+    /// SIGINT or SIGTERM stopped a writing command at a safe point; `state` says what it left.
+    #[error("{by}: {state}")]
+    Interrupted {
+        by: crate::interrupt::Interrupted,
+        state: String,
+    },
 }
 
 impl GitError {
@@ -60,5 +87,20 @@ impl GitError {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> GitError {
         let path = path.into();
         move |source| GitError::Io { path, source }
+    }
+    /// Wraps the I/O error of writing `path`.
+    pub fn write(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> GitError {
+        let path = path.into();
+        move |source| GitError::Write { path, source }
+    }
+    /// The file an error is about, when it is about one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            GitError::Io { path, .. }
+            | GitError::Write { path, .. }
+            | GitError::IndexLocked { path } => Some(path),
+            GitError::WorktreeBehind { source, .. } => source.path(),
+            _ => None,
+        }
     }
 }
