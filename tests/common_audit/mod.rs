@@ -204,8 +204,22 @@ impl Spawned {
         }
     }
 
+    /// Sends a signal by name (`INT`, `TERM`) with kill(1).
+    pub fn send(&self, signal: &str) {
+        let st = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -s {signal} failed");
+    }
+
     /// Waits for the process to end and returns everything it printed.
-    pub fn finish(mut self) -> Run {
+    pub fn finish(self) -> Run {
+        self.finish_status().0
+    }
+
+    /// Like [`Spawned::finish`], with how the process ended.
+    pub fn finish_status(mut self) -> (Run, std::process::ExitStatus) {
         let mut rest = String::new();
         let _ = self.stderr.read_to_string(&mut rest);
         let status = self.child.wait().expect("wait for artifact-migrate");
@@ -219,12 +233,13 @@ impl Spawned {
             stderr.push('\n');
         }
         stderr.push_str(&rest);
-        Run {
+        let run = Run {
             args: self.args.clone(),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr,
             code: status.code().unwrap_or(-1),
-        }
+        };
+        (run, status)
     }
 }
 
