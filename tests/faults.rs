@@ -158,28 +158,8 @@ fn run_with(repo: &TestRepo, fs: &Tmpfs, fault: Fault, point: Option<&str>, args
     child.finish()
 }
 
-/// Temporary files the tool may write inside `.git`: half-written packs and indexes,
-/// journals, the version cache's and the probe's scratch files.
-fn stray_git_tmp_files(repo: &TestRepo) -> Vec<String> {
-    repo.git_dir_snapshot()
-        .into_keys()
-        .filter(|p| p.contains("tmp_") || p.ends_with(".tmp") || p.contains("-probe-"))
-        .collect()
-}
-
-/// Which side of the ref move the fault must leave the branch on.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Expect {
-    /// Refused before the ref moved: nothing changed.
-    NotLanded,
-    /// The commit landed; `new_files` files were already replaced.
-    Landed { new_files: usize },
-    /// The fault came too late to matter: the command succeeds.
-    Succeeds,
-}
-
 /// One fault at one moment of `apply` or `rollback`, then the recovery.
-fn fault_case(op: Op, fault: Fault, point: Option<&str>, expect: Expect, path_part: &str) {
+fn fault_case(op: Op, fault: Fault, point: Option<&str>, left: Left, path_part: &str) {
     let name = format!("{op:?} with {fault:?} at {point:?}");
     let Some(tmpfs) = Tmpfs::mount(&name) else {
         return;
@@ -189,7 +169,7 @@ fn fault_case(op: Op, fault: Fault, point: Option<&str>, expect: Expect, path_pa
     let run = run_with(v, &tmpfs, fault, point, &[op.cmd()]);
 
     // What the fault left.
-    if expect == Expect::Succeeds {
+    if left == Left::Finished {
         run.expect_code(0);
     } else {
         run.expect_code(2);
@@ -215,99 +195,62 @@ fn fault_case(op: Op, fault: Fault, point: Option<&str>, expect: Expect, path_pa
             1,
             "the cause said once:\n{run}"
         );
-    }
-    let landed = !matches!(expect, Expect::NotLanded);
-    assert_eq!(
-        &v.head(),
-        if landed { &s.new } else { &s.old },
-        "{name}: HEAD"
-    );
-    assert_fsck_clean(v);
-    let new_on_disk = s.assert_files_whole();
-    match expect {
-        Expect::NotLanded => assert_eq!(new_on_disk, 0),
-        Expect::Landed { new_files } => {
-            assert_eq!(new_on_disk, new_files, "{name}");
+        if let Left::Landed { .. } = left {
             assert!(
-                run.stderr
-                    .contains("run any artifact-migrate command to finish the update"),
+                err.contains("run any artifact-migrate command to finish the update"),
                 "{name}: what to do:\n{run}"
             );
-            assert_eq!(journal_files(v).len(), 1, "{name}: the journal stays");
         }
-        Expect::Succeeds => assert_eq!(new_on_disk, s.old_blobs.len()),
     }
-    assert_eq!(lock_files(v), Vec::<PathBuf>::new(), "{name}");
-    assert_eq!(stray_tmp_files(v), Vec::<String>::new(), "{name}");
-    assert_eq!(stray_git_tmp_files(v), Vec::<String>::new(), "{name}");
+    s.assert_left(left, &name);
 
     // The fault is gone: the next command finishes the job.
     fault.mend(&tmpfs, v);
-    match expect {
-        Expect::NotLanded => {
-            let again = v.cli([op.cmd()]);
-            again.expect_code(0);
-        }
-        Expect::Landed { new_files } => {
-            let status = v.cli(["status"]);
-            status.expect_code(0);
-            assert!(
-                status.stderr.contains(&format!(
-                    "note: finished the interrupted {} of {}: updated {} working-tree file(s)",
-                    op.cmd(),
-                    short(&s.new),
-                    s.old_blobs.len() - new_files
-                )),
-                "{name}:\n{status}"
-            );
-        }
-        Expect::Succeeds => {}
-    }
-    s.assert_like_reference();
+    s.assert_next_command_finishes(op, left);
 }
 
 macro_rules! fault_tests {
-    ($($name:ident: $op:expr, $fault:expr, $point:expr, $expect:expr, $path:expr;)*) => {
+    ($($name:ident: $op:expr, $fault:expr, $point:expr, $left:expr, $path:expr;)*) => {
         $(
             #[test]
             fn $name() {
-                fault_case($op, $fault, $point, $expect, $path);
+                fault_case($op, $fault, $point, $left, $path);
             }
         )*
     };
 }
 
-use Expect::*;
 use Fault::*;
+use Left::*;
 use Op::*;
 
 const RUN_4SP: &str = "artifacts/job-x/run-4sp";
 
 fault_tests! {
     // A full disk at every phase of apply: objects, journal, ref, files, index, the end.
-    apply_disk_full_from_the_start: Apply, Full, None, NotLanded, "objects/pack/tmp_pack_artifact-migrate-";
-    apply_disk_full_after_the_objects: Apply, Full, Some("after-objects"), NotLanded, ".git/artifact-migrate/journal-";
-    apply_disk_full_before_the_ref_move: Apply, Full, Some("before-cas"), NotLanded, "refs/heads/main";
+    apply_disk_full_from_the_start: Apply, Full, None, Nothing, "objects/pack/tmp_pack_artifact-migrate-";
+    apply_disk_full_after_the_objects: Apply, Full, Some("after-objects"), Nothing, ".git/artifact-migrate/journal-";
+    apply_disk_full_before_the_ref_move: Apply, Full, Some("before-cas"), Nothing, "refs/heads/main";
     apply_disk_full_after_the_ref_move: Apply, Full, Some("after-cas"), Landed { new_files: 0 }, "manifest.json";
     apply_disk_full_before_the_third_file: Apply, Full, Some("files:3"), Landed { new_files: 2 }, "manifest.json";
     apply_disk_full_before_the_index: Apply, Full, Some("before-index"), Landed { new_files: 5 }, ".git/index";
-    apply_disk_full_after_the_index: Apply, Full, Some("after-index"), Succeeds, "";
-    rollback_disk_full_from_the_start: Rollback, Full, None, NotLanded, "objects/pack/tmp_pack_artifact-migrate-";
-    rollback_disk_full_before_the_ref_move: Rollback, Full, Some("before-cas"), NotLanded, "refs/heads/main";
+    apply_disk_full_after_the_index: Apply, Full, Some("after-index"), Finished, "";
+    rollback_disk_full_from_the_start: Rollback, Full, None, Nothing, "objects/pack/tmp_pack_artifact-migrate-";
+    rollback_disk_full_before_the_ref_move: Rollback, Full, Some("before-cas"), Nothing, "refs/heads/main";
     rollback_disk_full_before_the_second_file: Rollback, Full, Some("files:2"), Landed { new_files: 1 }, "manifest.json";
     rollback_disk_full_before_the_index: Rollback, Full, Some("before-index"), Landed { new_files: 5 }, ".git/index";
 
     // Unwritable files and directories (chattr +i: root too is refused).
-    apply_pack_directory_unwritable: Apply, Immutable(".git/objects/pack"), None, NotLanded, "objects/pack/tmp_pack_artifact-migrate-";
-    apply_journal_directory_unwritable: Apply, Immutable(".git/artifact-migrate"), Some("after-objects"), NotLanded, ".git/artifact-migrate/journal-";
-    apply_branch_directory_unwritable: Apply, Immutable(".git/refs/heads"), Some("before-cas"), NotLanded, "refs/heads/main";
+    apply_pack_directory_unwritable: Apply, Immutable(".git/objects/pack"), None, Nothing, "objects/pack/tmp_pack_artifact-migrate-";
+    apply_journal_directory_unwritable: Apply, Immutable(".git/artifact-migrate"), Some("after-objects"), Nothing, ".git/artifact-migrate/journal-";
+    apply_branch_directory_unwritable: Apply, Immutable(".git/refs/heads"), Some("before-cas"), Nothing, "refs/heads/main";
     apply_run_directory_unwritable: Apply, Immutable(RUN_4SP), None, Landed { new_files: 4 }, "artifacts/job-x/run-4sp/manifest.json";
     apply_manifest_unwritable: Apply, Immutable("artifacts/job-x/run-4sp/manifest.json"), None, Landed { new_files: 4 }, "artifacts/job-x/run-4sp/manifest.json";
     apply_git_directory_unwritable_at_the_index: Apply, Immutable(".git"), Some("before-index"), Landed { new_files: 5 }, ".git/index";
     rollback_run_directory_unwritable: Rollback, Immutable(RUN_4SP), None, Landed { new_files: 4 }, "artifacts/job-x/run-4sp/manifest.json";
 
     // A read-only file system.
-    apply_read_only_from_the_start: Apply, ReadOnly, None, NotLanded, "objects/pack/tmp_pack_artifact-migrate-";
+    apply_read_only_from_the_start: Apply, ReadOnly, None, Nothing, "objects/pack/tmp_pack_artifact-migrate-";
     apply_read_only_after_the_ref_move: Apply, ReadOnly, Some("after-cas"), Landed { new_files: 0 }, "manifest.json";
     apply_read_only_before_the_index: Apply, ReadOnly, Some("before-index"), Landed { new_files: 5 }, ".git/index";
     rollback_read_only_after_the_ref_move: Rollback, ReadOnly, Some("after-cas"), Landed { new_files: 0 }, "manifest.json";

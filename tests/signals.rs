@@ -15,19 +15,7 @@ mod common_audit;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
-use common::*;
 use common_audit::*;
-
-/// Where a signal must leave the operation.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Left {
-    /// Stopped before the ref move: nothing committed.
-    Nothing,
-    /// Stopped after the ref move; `new_files` files were already replaced.
-    Landed { new_files: usize },
-    /// Nothing was left to do: the command finished, then ended by the signal.
-    Finished,
-}
 
 fn signal_number(name: &str) -> i32 {
     match name {
@@ -35,14 +23,6 @@ fn signal_number(name: &str) -> i32 {
         "TERM" => 15,
         _ => panic!("no such signal in these tests: {name}"),
     }
-}
-
-/// Temporary files in `.git` (half-written packs, journals, scratch files).
-fn stray_git_tmp_files(repo: &TestRepo) -> Vec<String> {
-    repo.git_dir_snapshot()
-        .into_keys()
-        .filter(|p| p.contains("tmp_") || p.ends_with(".tmp") || p.contains("-probe-"))
-        .collect()
 }
 
 fn signal_at(op: Op, point: &str, signal: &str, left: Left) {
@@ -90,56 +70,9 @@ fn signal_at(op: Op, point: &str, signal: &str, left: Left) {
         }
     }
 
-    // What it left: the SIGKILL guarantees, and no litter.
-    let landed = left != Left::Nothing;
-    assert_eq!(&v.head(), if landed { &s.new } else { &s.old }, "HEAD");
-    assert_fsck_clean(v);
-    let new_on_disk = s.assert_files_whole();
-    match left {
-        Left::Nothing => {
-            assert_eq!(new_on_disk, 0);
-            assert_eq!(journal_files(v), Vec::<String>::new(), "journal removed");
-        }
-        Left::Landed { new_files } => {
-            assert_eq!(new_on_disk, new_files);
-            assert_eq!(
-                journal_files(v).len(),
-                1,
-                "the journal stays for the next command"
-            );
-        }
-        Left::Finished => {
-            assert_eq!(new_on_disk, s.old_blobs.len());
-            assert_eq!(journal_files(v), Vec::<String>::new());
-        }
-    }
-    assert_eq!(lock_files(v), Vec::<PathBuf>::new(), "no index.lock");
-    assert_eq!(stray_tmp_files(v), Vec::<String>::new());
-    assert_eq!(stray_git_tmp_files(v), Vec::<String>::new());
-
-    // The next command finishes the job.
-    match left {
-        Left::Nothing => {
-            let again = v.cli([op.cmd()]);
-            again.expect_code(0);
-            assert!(!again.stderr.contains("note:"), "{again}");
-        }
-        Left::Landed { new_files } => {
-            let status = v.cli(["status"]);
-            status.expect_code(0);
-            assert!(
-                status.stderr.contains(&format!(
-                    "note: finished the interrupted {} of {}: updated {} working-tree file(s)",
-                    op.cmd(),
-                    short(&s.new),
-                    s.old_blobs.len() - new_files
-                )),
-                "{status}"
-            );
-        }
-        Left::Finished => {}
-    }
-    s.assert_like_reference();
+    // What it left: the SIGKILL guarantees, and no litter; then the next command.
+    s.assert_left(left, &format!("{op:?} stopped by SIG{signal} at {point}"));
+    s.assert_next_command_finishes(op, left);
 }
 
 macro_rules! signal_tests {

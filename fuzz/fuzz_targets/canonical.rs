@@ -17,6 +17,13 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(ours, theirs, "canonical forms differ");
     // Canonical text is itself a document with the same value, and its own canonical form.
     let again = Document::parse(ours.as_bytes()).expect("the canonical form must parse");
-    assert!(again.value().deep_eq(&doc.value()), "the canonical form changed the value");
-    assert_eq!(canonical_json(&again.value()), ours, "canonical form is not idempotent");
+    assert!(
+        again.value().deep_eq(&doc.value()),
+        "the canonical form changed the value"
+    );
+    assert_eq!(
+        canonical_json(&again.value()),
+        ours,
+        "canonical form is not idempotent"
+    );
 });

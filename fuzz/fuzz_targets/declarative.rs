@@ -39,8 +39,14 @@ fuzz_target!(|data: &[u8]| {
         Err(errors) => {
             assert!(!errors.is_empty());
             for e in &errors {
-                let (_, text) = files.iter().find(|(f, _)| *f == e.file).expect("an error names a file that was loaded");
-                assert!(e.line >= 1 && e.line <= text.lines().count() + 1, "{e}: no such line");
+                let (_, text) = files
+                    .iter()
+                    .find(|(f, _)| *f == e.file)
+                    .expect("an error names a file that was loaded");
+                assert!(
+                    e.line >= 1 && e.line <= text.lines().count() + 1,
+                    "{e}: no such line"
+                );
                 assert!(!e.message.is_empty());
             }
             return;
@@ -80,11 +86,14 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let Some(rewritten) = rewritten else { return };
-    let again = load(&rewritten, &protected).unwrap_or_else(|e| {
-        panic!("the rewritten files do not load: {e:?}\n{rewritten:?}")
-    });
+    let again = load(&rewritten, &protected)
+        .unwrap_or_else(|e| panic!("the rewritten files do not load: {e:?}\n{rewritten:?}"));
     let sums = |ms: &[artifact_migrate::schema::DeclarativeMigration]| -> Vec<String> {
         ms.iter().map(|m| m.checksum()).collect()
     };
-    assert_eq!(sums(&loaded), sums(&again), "a cosmetic rewrite changed a checksum:\n{rewritten:?}");
+    assert_eq!(
+        sums(&loaded),
+        sums(&again),
+        "a cosmetic rewrite changed a checksum:\n{rewritten:?}"
+    );
 });

@@ -15,7 +15,18 @@ use serde_json::Value;
 
 /// A new value in both worlds, built side by side.
 fn value(u: &mut Unstructured, depth: u32) -> arbitrary::Result<(Json, Value)> {
-    const NUMBERS: [&str; 10] = ["0", "-1", "1.0", "1e-400", "-0.0", "1E+5", "2.5e3", "123456789012345678901234567890", "0.1", "42"];
+    const NUMBERS: [&str; 10] = [
+        "0",
+        "-1",
+        "1.0",
+        "1e-400",
+        "-0.0",
+        "1E+5",
+        "2.5e3",
+        "123456789012345678901234567890",
+        "0.1",
+        "42",
+    ];
     Ok(match u.int_in_range(0..=if depth > 2 { 3 } else { 5 })? {
         0 => (Json::Null, Value::Null),
         1 => {
@@ -61,7 +72,16 @@ fn value(u: &mut Unstructured, depth: u32) -> arbitrary::Result<(Json, Value)> {
 }
 
 fn key(u: &mut Unstructured) -> arbitrary::Result<String> {
-    const KEYS: [&str; 8] = ["a", "job_id", "migration_history", "z", "m~1", "a/b", "\u{e9}", ""];
+    const KEYS: [&str; 8] = [
+        "a",
+        "job_id",
+        "migration_history",
+        "z",
+        "m~1",
+        "a/b",
+        "\u{e9}",
+        "",
+    ];
     Ok(if bool::arbitrary(u)? {
         KEYS[usize::from(u.int_in_range(0..=7u8)?)].to_string()
     } else {
@@ -92,7 +112,10 @@ fn all_nodes<'n>(n: &'n Node, path: &mut Vec<String>, out: &mut Vec<(Vec<String>
 }
 
 fn pointer(tokens: &[String]) -> String {
-    tokens.iter().map(|t| format!("/{}", escape_pointer_token(t))).collect()
+    tokens
+        .iter()
+        .map(|t| format!("/{}", escape_pointer_token(t)))
+        .collect()
 }
 
 /// What the library's error says about the document, in the model's terms (`None`: the edit
@@ -112,7 +135,10 @@ fn refusal(e: &EditError) -> Option<Refused> {
 /// the whole change.
 fn windows(tree: &Node, edit: &ModelEdit) -> Vec<(usize, usize)> {
     let (tokens, gaps_only_at_end) = match edit {
-        ModelEdit::Add(t, _) | ModelEdit::Set(t, _) | ModelEdit::Remove(t) | ModelEdit::Rename(t, _) => (t, false),
+        ModelEdit::Add(t, _)
+        | ModelEdit::Set(t, _)
+        | ModelEdit::Remove(t)
+        | ModelEdit::Rename(t, _) => (t, false),
         ModelEdit::Append(t, _) => (t, true),
     };
     if let ModelEdit::Append(_, _) = edit {
@@ -121,7 +147,9 @@ fn windows(tree: &Node, edit: &ModelEdit) -> Vec<(usize, usize)> {
         let _ = gaps_only_at_end;
         return vec![model::gap_window(c, n)];
     }
-    let (last, init) = tokens.split_last().expect("member pointers are not the root");
+    let (last, init) = tokens
+        .split_last()
+        .expect("member pointers are not the root");
     let parent = tree.at(init).expect("the parent exists");
     let child = match &parent.kind {
         Kind::Object(m) => m.iter().position(|m| m.key == *last),
@@ -138,12 +166,16 @@ fn windows(tree: &Node, edit: &ModelEdit) -> Vec<(usize, usize)> {
             vec![(v.start, v.end)]
         }
         (ModelEdit::Rename(..), Some(i)) => {
-            let Kind::Object(m) = &parent.kind else { unreachable!() };
+            let Kind::Object(m) = &parent.kind else {
+                unreachable!()
+            };
             vec![(m[i].key_start, m[i].key_end)]
         }
         (ModelEdit::Remove(_), Some(i)) => vec![model::removal_window(parent, i)],
         // A new member: any gap of its object (sorted place, or after the last member).
-        _ => (0..=parent.child_count()).map(|g| model::gap_window(parent, g)).collect(),
+        _ => (0..=parent.child_count())
+            .map(|g| model::gap_window(parent, g))
+            .collect(),
     }
 }
 
@@ -160,24 +192,59 @@ fn edit_spec(u: &mut Unstructured, tree: &Node) -> arbitrary::Result<(Edit, Mode
             t.push(key(u)?);
             let (j, v) = value(u, 0)?;
             if kind == 0 {
-                (Edit::Add { pointer: pointer(&t), value: j }, ModelEdit::Add(t, v))
+                (
+                    Edit::Add {
+                        pointer: pointer(&t),
+                        value: j,
+                    },
+                    ModelEdit::Add(t, v),
+                )
             } else {
-                (Edit::Set { pointer: pointer(&t), value: j }, ModelEdit::Set(t, v))
+                (
+                    Edit::Set {
+                        pointer: pointer(&t),
+                        value: j,
+                    },
+                    ModelEdit::Set(t, v),
+                )
             }
         }
         1 if !tokens.is_empty() => {
             let (j, v) = value(u, 0)?;
-            (Edit::Set { pointer: pointer(&tokens), value: j }, ModelEdit::Set(tokens, v))
+            (
+                Edit::Set {
+                    pointer: pointer(&tokens),
+                    value: j,
+                },
+                ModelEdit::Set(tokens, v),
+            )
         }
-        2 if !tokens.is_empty() => (Edit::Remove { pointer: pointer(&tokens) }, ModelEdit::Remove(tokens)),
+        2 if !tokens.is_empty() => (
+            Edit::Remove {
+                pointer: pointer(&tokens),
+            },
+            ModelEdit::Remove(tokens),
+        ),
         3 if !tokens.is_empty() => {
             let k = key(u)?;
-            (Edit::Rename { pointer: pointer(&tokens), new_key: k.clone() }, ModelEdit::Rename(tokens, k))
+            (
+                Edit::Rename {
+                    pointer: pointer(&tokens),
+                    new_key: k.clone(),
+                },
+                ModelEdit::Rename(tokens, k),
+            )
         }
         _ => {
             let _ = node;
             let (j, v) = value(u, 0)?;
-            (Edit::Append { pointer: pointer(&tokens), value: j }, ModelEdit::Append(tokens, v))
+            (
+                Edit::Append {
+                    pointer: pointer(&tokens),
+                    value: j,
+                },
+                ModelEdit::Append(tokens, v),
+            )
         }
     })
 }
@@ -187,14 +254,22 @@ fuzz_target!(|data: &[u8]| {
         Some(p) => (&data[..p], data[p + 1..].to_vec()),
         None => (data, data.iter().rev().copied().collect()),
     };
-    let Ok(mut doc) = Document::parse(doc_bytes) else { return };
-    let Some(tree) = spans::scan(doc.as_str()) else { panic!("the library accepted what is not JSON") };
+    let Ok(mut doc) = Document::parse(doc_bytes) else {
+        return;
+    };
+    let Some(tree) = spans::scan(doc.as_str()) else {
+        panic!("the library accepted what is not JSON")
+    };
     // Numbers serde_json cannot hold (1e400): no model to compare with.
-    let Some(mut model_value) = spans::to_serde(doc.as_str(), &tree) else { return };
+    let Some(mut model_value) = spans::to_serde(doc.as_str(), &tree) else {
+        return;
+    };
     let mut tree = tree;
     let mut u = Unstructured::new(&control);
     for _ in 0..u.int_in_range(1..=6u8).unwrap_or(1) {
-        let Ok((edit, medit)) = edit_spec(&mut u, &tree) else { break };
+        let Ok((edit, medit)) = edit_spec(&mut u, &tree) else {
+            break;
+        };
         let old = doc.as_bytes().to_vec();
         let ours = doc.apply(&edit);
         let mut next_model = model_value.clone();
@@ -202,25 +277,54 @@ fuzz_target!(|data: &[u8]| {
         match (&ours, &theirs) {
             (Ok(()), Ok(())) => {}
             (Err(e), Err(r)) if refusal(e).as_ref() == Some(r) => {
-                assert_eq!(doc.as_bytes(), &old[..], "a refused edit changed the document");
+                assert_eq!(
+                    doc.as_bytes(),
+                    &old[..],
+                    "a refused edit changed the document"
+                );
                 continue;
             }
             (Err(e), _) if refusal(e).is_none() => {
-                assert_eq!(doc.as_bytes(), &old[..], "a refused edit changed the document");
+                assert_eq!(
+                    doc.as_bytes(),
+                    &old[..],
+                    "a refused edit changed the document"
+                );
                 continue;
             }
-            _ => panic!("{edit:?}: the library says {ours:?}, the model {theirs:?}\n{}", String::from_utf8_lossy(&old)),
+            _ => panic!(
+                "{edit:?}: the library says {ours:?}, the model {theirs:?}\n{}",
+                String::from_utf8_lossy(&old)
+            ),
         }
         let new = doc.as_bytes().to_vec();
-        let new_tree = spans::scan(doc.as_str()).unwrap_or_else(|| panic!("{edit:?} left text that is not JSON:\n{}", doc.as_str()));
+        let new_tree = spans::scan(doc.as_str())
+            .unwrap_or_else(|| panic!("{edit:?} left text that is not JSON:\n{}", doc.as_str()));
         let new_value = spans::to_serde(doc.as_str(), &new_tree).expect("numbers stay readable");
-        assert_eq!(new_value, next_model, "{edit:?} on\n{}\nmade\n{}", String::from_utf8_lossy(&old), doc.as_str());
-        let ok = windows(&tree, &medit).into_iter().any(|(a, b)| model::spliced(&old, &new, a, b).is_some());
-        assert!(ok, "{edit:?} changed bytes outside the edited member:\n{}\n-- became --\n{}", String::from_utf8_lossy(&old), doc.as_str());
+        assert_eq!(
+            new_value,
+            next_model,
+            "{edit:?} on\n{}\nmade\n{}",
+            String::from_utf8_lossy(&old),
+            doc.as_str()
+        );
+        let ok = windows(&tree, &medit)
+            .into_iter()
+            .any(|(a, b)| model::spliced(&old, &new, a, b).is_some());
+        assert!(
+            ok,
+            "{edit:?} changed bytes outside the edited member:\n{}\n-- became --\n{}",
+            String::from_utf8_lossy(&old),
+            doc.as_str()
+        );
         if let ModelEdit::Remove(_) = medit {
             let (a, b) = windows(&tree, &medit)[0];
             let between = model::spliced(&old, &new, a, b).unwrap_or_default();
-            assert!(model::separator_only(between), "a removal left more than a separator: {:?}", String::from_utf8_lossy(between));
+            assert!(
+                model::separator_only(between),
+                "a removal left more than a separator: {:?}",
+                String::from_utf8_lossy(between)
+            );
         }
         model_value = next_model;
         tree = new_tree;

@@ -18,7 +18,9 @@ fn refused_on_purpose(n: &Node, depth: usize) -> bool {
             let mut keys: Vec<&str> = members.iter().map(|m| m.key.as_str()).collect();
             keys.sort_unstable();
             keys.windows(2).any(|w| w[0] == w[1])
-                || members.iter().any(|m| refused_on_purpose(&m.value, depth + 1))
+                || members
+                    .iter()
+                    .any(|m| refused_on_purpose(&m.value, depth + 1))
         }
         _ => false,
     }
@@ -29,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
     let theirs = serde_json::from_slice::<serde_json::Value>(data);
     match (&ours, &theirs) {
         (Ok(doc), _) => {
-            assert_eq!(doc.as_bytes(), data, "the source must be kept byte for byte");
+            assert_eq!(
+                doc.as_bytes(),
+                data,
+                "the source must be kept byte for byte"
+            );
             let tree = spans::scan(doc.as_str()).expect("the library accepted what is not JSON");
             match &theirs {
                 Ok(v) => assert_eq!(&doc.value().to_serde(), v, "the values differ"),

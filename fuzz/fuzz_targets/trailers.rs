@@ -41,8 +41,12 @@ fn message(u: &mut Unstructured) -> arbitrary::Result<BatchMessage> {
         failed: usize::from(u8::arbitrary(u)?),
         applied_at: "2026-11-24T19:00:00Z".to_string(),
         tool: "artifact-migrate 0.1.0".to_string(),
-        registry: bool::arbitrary(u)?
-            .then(|| format!("sha256:{:064x}", u128::from(u.arbitrary::<u64>().unwrap_or(0)))),
+        registry: bool::arbitrary(u)?.then(|| {
+            format!(
+                "sha256:{:064x}",
+                u128::from(u.arbitrary::<u64>().unwrap_or(0))
+            )
+        }),
         subject: Option::<String>::arbitrary(u)?,
     })
 }
@@ -58,7 +62,10 @@ fuzz_target!(|data: &[u8]| {
         (keys::MANIFESTS.to_string(), m.migrated().to_string()),
     ];
     for g in &m.groups {
-        want.push((keys::STEP.to_string(), format!("{}->{} {}", g.from, g.to, g.count)));
+        want.push((
+            keys::STEP.to_string(),
+            format!("{}->{} {}", g.from, g.to, g.count),
+        ));
     }
     if let Some(r) = &m.registry {
         want.push((keys::REGISTRY.to_string(), r.clone()));

@@ -37,8 +37,10 @@ fn write(out: &mut String, src: &str, n: &Node) {
         }
         Kind::Object(members) => {
             // Sort by sequences of code points (chars), the way Python compares str.
-            let mut sorted: Vec<(Vec<char>, &crate::spans::Member)> =
-                members.iter().map(|m| (m.key.chars().collect(), m)).collect();
+            let mut sorted: Vec<(Vec<char>, &crate::spans::Member)> = members
+                .iter()
+                .map(|m| (m.key.chars().collect(), m))
+                .collect();
             sorted.sort_by(|a, b| a.0.cmp(&b.0));
             out.push('{');
             let mut first = true;

@@ -138,8 +138,16 @@ pub fn spliced<'n>(old: &[u8], new: &'n [u8], a: usize, b: usize) -> Option<&'n 
 /// after the opening bracket, `gap == count` right before the closing one).
 pub fn gap_window(c: &Node, gap: usize) -> (usize, usize) {
     let n = c.child_count();
-    let a = if gap == 0 { c.start + 1 } else { c.child_end(gap - 1) };
-    let b = if gap == n { c.end - 1 } else { c.child_start(gap) };
+    let a = if gap == 0 {
+        c.start + 1
+    } else {
+        c.child_end(gap - 1)
+    };
+    let b = if gap == n {
+        c.end - 1
+    } else {
+        c.child_start(gap)
+    };
     (a, b)
 }
 
@@ -153,7 +161,9 @@ pub fn removal_window(c: &Node, i: usize) -> (usize, usize) {
 
 /// Only whitespace and at most one comma: what may stand between two siblings.
 pub fn separator_only(bytes: &[u8]) -> bool {
-    bytes.iter().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b','))
+    bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b','))
         && bytes.iter().filter(|&&b| b == b',').count() <= 1
 }
 
@@ -166,11 +176,17 @@ mod tests {
     fn edits_on_the_model() {
         let mut v = json!({"a": [1, 2], "b": {"c": 1}});
         let t = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(apply(&mut v, &ModelEdit::Add(t(&["b", "c"]), json!(2))), Err(Refused::Exists));
+        assert_eq!(
+            apply(&mut v, &ModelEdit::Add(t(&["b", "c"]), json!(2))),
+            Err(Refused::Exists)
+        );
         apply(&mut v, &ModelEdit::Rename(t(&["b", "c"]), "d".into())).unwrap();
         apply(&mut v, &ModelEdit::Append(t(&["a"]), json!(3))).unwrap();
         apply(&mut v, &ModelEdit::Remove(t(&["a", "0"]))).unwrap();
-        assert_eq!(apply(&mut v, &ModelEdit::Set(t(&["a", "01"]), json!(0))), Err(Refused::NotFound));
+        assert_eq!(
+            apply(&mut v, &ModelEdit::Set(t(&["a", "01"]), json!(0))),
+            Err(Refused::NotFound)
+        );
         assert_eq!(v, json!({"a": [2, 3], "b": {"d": 1}}));
     }
 

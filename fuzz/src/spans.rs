@@ -113,71 +113,70 @@ impl Scanner<'_> {
 
     fn value(&mut self) -> Option<Node> {
         let start = self.pos;
-        let kind = match *self.b.get(self.pos)? {
-            b'n' => self.word("null", Kind::Null)?,
-            b't' => self.word("true", Kind::Bool(true))?,
-            b'f' => self.word("false", Kind::Bool(false))?,
-            b'"' => Kind::String(self.string()?),
-            b'[' => {
-                self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.eat(b']').is_none() {
-                    loop {
-                        self.ws();
-                        items.push(self.value()?);
-                        self.ws();
-                        if self.eat(b',').is_some() {
-                            continue;
-                        }
-                        self.eat(b']')?;
-                        break;
-                    }
-                }
-                Kind::Array(items)
-            }
-            b'{' => {
-                self.pos += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.eat(b'}').is_none() {
-                    loop {
-                        self.ws();
-                        let key_start = self.pos;
-                        let key = self.string()?;
-                        let key_end = self.pos;
-                        self.ws();
-                        self.eat(b':')?;
-                        self.ws();
-                        let value = self.value()?;
-                        members.push(Member {
-                            key,
-                            key_start,
-                            key_end,
-                            value,
-                        });
-                        self.ws();
-                        if self.eat(b',').is_some() {
-                            continue;
-                        }
-                        self.eat(b'}')?;
-                        break;
-                    }
-                }
-                Kind::Object(members)
-            }
-            b'-' | b'0'..=b'9' => {
-                while self
-                    .b
-                    .get(self.pos)
-                    .is_some_and(|c| matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9'))
-                {
+        let kind =
+            match *self.b.get(self.pos)? {
+                b'n' => self.word("null", Kind::Null)?,
+                b't' => self.word("true", Kind::Bool(true))?,
+                b'f' => self.word("false", Kind::Bool(false))?,
+                b'"' => Kind::String(self.string()?),
+                b'[' => {
                     self.pos += 1;
+                    let mut items = Vec::new();
+                    self.ws();
+                    if self.eat(b']').is_none() {
+                        loop {
+                            self.ws();
+                            items.push(self.value()?);
+                            self.ws();
+                            if self.eat(b',').is_some() {
+                                continue;
+                            }
+                            self.eat(b']')?;
+                            break;
+                        }
+                    }
+                    Kind::Array(items)
                 }
-                Kind::Number
-            }
-            _ => return None,
-        };
+                b'{' => {
+                    self.pos += 1;
+                    let mut members = Vec::new();
+                    self.ws();
+                    if self.eat(b'}').is_none() {
+                        loop {
+                            self.ws();
+                            let key_start = self.pos;
+                            let key = self.string()?;
+                            let key_end = self.pos;
+                            self.ws();
+                            self.eat(b':')?;
+                            self.ws();
+                            let value = self.value()?;
+                            members.push(Member {
+                                key,
+                                key_start,
+                                key_end,
+                                value,
+                            });
+                            self.ws();
+                            if self.eat(b',').is_some() {
+                                continue;
+                            }
+                            self.eat(b'}')?;
+                            break;
+                        }
+                    }
+                    Kind::Object(members)
+                }
+                b'-' | b'0'..=b'9' => {
+                    while self.b.get(self.pos).is_some_and(|c| {
+                        matches!(c, b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                    }) {
+                        self.pos += 1;
+                    }
+                    Kind::Number
+                }
+                _ => return None,
+            };
         Some(Node {
             start,
             end: self.pos,

@@ -462,3 +462,79 @@ impl Scenario {
         v.cli(["verify"]).expect_code(0);
     }
 }
+
+/// How far an operation that was stopped (a fault, a signal) got.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Left {
+    /// Stopped before the ref move: nothing was committed.
+    Nothing,
+    /// Stopped after the ref move; `new_files` files were already replaced.
+    Landed { new_files: usize },
+    /// Nothing was left to do: the command finished.
+    Finished,
+}
+
+/// Temporary files the tool may write inside `.git`: half-written packs and pack indexes,
+/// journals, the version cache's and the probe's scratch files.
+pub fn stray_git_tmp_files(repo: &TestRepo) -> Vec<String> {
+    repo.git_dir_snapshot()
+        .into_keys()
+        .filter(|p| p.contains("tmp_") || p.ends_with(".tmp") || p.contains("-probe-"))
+        .collect()
+}
+
+impl Scenario {
+    /// What a stopped operation must leave: HEAD on one side of the ref move, `git fsck`
+    /// clean, whole files (exactly `new_files` of them new), the journal exactly when the
+    /// commit landed, no lock and no temporary file.
+    #[track_caller]
+    pub fn assert_left(&self, left: Left, what: &str) {
+        let v = &self.victim;
+        let landed = left != Left::Nothing;
+        assert_eq!(
+            &v.head(),
+            if landed { &self.new } else { &self.old },
+            "{what}: HEAD"
+        );
+        assert_fsck_clean(v);
+        let new_on_disk = self.assert_files_whole();
+        let (new_files, journals) = match left {
+            Left::Nothing => (0, 0),
+            Left::Landed { new_files } => (new_files, 1),
+            Left::Finished => (self.old_blobs.len(), 0),
+        };
+        assert_eq!(new_on_disk, new_files, "{what}: files already new");
+        assert_eq!(journal_files(v).len(), journals, "{what}: journals");
+        assert_eq!(lock_files(v), Vec::<PathBuf>::new(), "{what}: locks");
+        assert_eq!(stray_tmp_files(v), Vec::<String>::new(), "{what}");
+        assert_eq!(stray_git_tmp_files(v), Vec::<String>::new(), "{what}");
+    }
+
+    /// The next command finishes what `op` left (`status` says so when the commit landed;
+    /// otherwise `op` runs again), and the repository is the uninterrupted run's.
+    #[track_caller]
+    pub fn assert_next_command_finishes(&self, op: Op, left: Left) {
+        let v = &self.victim;
+        match left {
+            Left::Nothing => {
+                let again = v.cli([op.cmd()]);
+                again.expect_code(0);
+            }
+            Left::Landed { new_files } => {
+                let status = v.cli(["status"]);
+                status.expect_code(0);
+                assert!(
+                    status.stderr.contains(&format!(
+                        "note: finished the interrupted {} of {}: updated {} working-tree file(s)",
+                        op.cmd(),
+                        short(&self.new),
+                        self.old_blobs.len() - new_files
+                    )),
+                    "{status}"
+                );
+            }
+            Left::Finished => {}
+        }
+        self.assert_like_reference();
+    }
+}
