@@ -134,19 +134,17 @@ fn refusal(e: &EditError) -> Option<Refused> {
 /// Where in the old text the edit may write: a set of windows `a..b`, one of which must hold
 /// the whole change.
 fn windows(tree: &Node, edit: &ModelEdit) -> Vec<(usize, usize)> {
-    let (tokens, gaps_only_at_end) = match edit {
+    let tokens = match edit {
         ModelEdit::Add(t, _)
         | ModelEdit::Set(t, _)
         | ModelEdit::Remove(t)
-        | ModelEdit::Rename(t, _) => (t, false),
-        ModelEdit::Append(t, _) => (t, true),
+        | ModelEdit::Rename(t, _) => t,
+        // Appended: only at the end of the array.
+        ModelEdit::Append(t, _) => {
+            let c = tree.at(t).expect("appended to an array that exists");
+            return vec![model::gap_window(c, c.child_count())];
+        }
     };
-    if let ModelEdit::Append(_, _) = edit {
-        let c = tree.at(tokens).expect("appended to an array that exists");
-        let n = c.child_count();
-        let _ = gaps_only_at_end;
-        return vec![model::gap_window(c, n)];
-    }
     let (last, init) = tokens
         .split_last()
         .expect("member pointers are not the root");
@@ -183,7 +181,7 @@ fn edit_spec(u: &mut Unstructured, tree: &Node) -> arbitrary::Result<(Edit, Mode
     let mut nodes = Vec::new();
     all_nodes(tree, &mut Vec::new(), &mut nodes);
     let pick = usize::from(u16::arbitrary(u)?) % nodes.len();
-    let (tokens, node) = (nodes[pick].0.clone(), nodes[pick].1);
+    let tokens = nodes[pick].0.clone();
     let kind = u.int_in_range(0..=5u8)?;
     // Members for set/remove/rename; containers (plus a new key) for add/append.
     Ok(match kind {
@@ -236,7 +234,6 @@ fn edit_spec(u: &mut Unstructured, tree: &Node) -> arbitrary::Result<(Edit, Mode
             )
         }
         _ => {
-            let _ = node;
             let (j, v) = value(u, 0)?;
             (
                 Edit::Append {

@@ -86,6 +86,15 @@ impl BatchMessage {
             .as_deref()
             .map(one_line)
             .filter(|s| !s.is_empty())
+            // A first line starting `---` is where git and libgit2 think a patch begins:
+            // they would look for trailers above it, in nothing. Keep the text, not there.
+            .map(|s| {
+                if s.starts_with("---") {
+                    format!("migrate: {s}")
+                } else {
+                    s
+                }
+            })
             .unwrap_or_else(|| self.default_subject());
         let mut m = format!("{subject}\n\n");
         for g in &self.groups {
@@ -232,7 +241,29 @@ mod tests {
             let t = trailers(&rendered);
             assert_eq!(trailer(&t, keys::TARGET), Some("1.2.0"), "{rendered}");
             assert_eq!(t.len(), 6, "{rendered}");
-            assert!(!rendered.contains('\0') && !rendered.contains('\r'), "{rendered:?}");
+            assert!(
+                !rendered.contains('\0') && !rendered.contains('\r'),
+                "{rendered:?}"
+            );
+        }
+    }
+
+    /// Found by fuzz/fuzz_targets/trailers.rs: `apply -m "---"` wrote a message whose
+    /// trailers neither libgit2 nor `git interpret-trailers` read (a `---` line starts a
+    /// patch for both).
+    #[test]
+    fn a_subject_that_looks_like_a_patch_separator_keeps_the_trailers() {
+        for subject in ["---", "--- schema bump", "----"] {
+            let mut m = sample();
+            m.subject = Some(subject.to_string());
+            let rendered = m.render();
+            assert!(
+                rendered.starts_with(&format!("migrate: {subject}\n\n")),
+                "{rendered}"
+            );
+            let t = trailers(&rendered);
+            assert_eq!(trailer(&t, keys::TARGET), Some("1.2.0"), "{rendered}");
+            assert_eq!(t.len(), 6, "{rendered}");
         }
     }
 
