@@ -22,6 +22,7 @@ pub mod error;
 pub mod fault;
 pub mod git;
 pub mod ids;
+pub mod interrupt;
 pub mod layout;
 pub mod manifest;
 pub mod schema;

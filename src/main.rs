@@ -29,6 +29,8 @@ fn limit_libgit2_memory() {
 
 fn main() -> ExitCode {
     limit_libgit2_memory();
+    // SIGINT/SIGTERM stop a writing command at its next safe point (docs/reliability.md).
+    let signals = artifact_migrate::interrupt::install();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let cli = match parse(&argv) {
         Ok(c) => c,
@@ -36,18 +38,26 @@ fn main() -> ExitCode {
     };
     let colors = Colors::for_process(cli.color);
     let ui = Ui::new(cli.json, cli.quiet, colors);
+    if let Err(e) = signals {
+        ui.warning(format_args!(
+            "cannot handle SIGINT and SIGTERM ({e}); they will stop the process at once"
+        ));
+    }
     exit_code(&ui, cli::run(cli, ui))
 }
 
 /// The one place an outcome becomes an exit code (the error printed first).
 fn exit_code(ui: &Ui, outcome: Result<(), CommandError>) -> ExitCode {
-    match outcome {
+    let code = match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             ui.error(&e);
             ExitCode::from(e.kind().exit_code())
         }
-    }
+    };
+    // Stopped (or finished) after a SIGINT/SIGTERM: end by that signal, as the parent expects.
+    artifact_migrate::interrupt::exit_if_requested();
+    code
 }
 
 /// Parses the arguments; on `--help`, `--version` or a usage error prints what clap says

@@ -954,3 +954,27 @@ fn a_sparse_checkout_migrates_manifests_that_are_not_checked_out() {
     assert!(!repo.path().join(p100()).exists(), "still not checked out");
     assert_eq!(repo.file_bytes(P_FOUR), repo.show("HEAD", P_FOUR));
 }
+
+/// Found by the trailers fuzz target: `-m "---"` made a message whose trailers plain git
+/// does not read (a `---` line starts a patch), so `log` lost the batch.
+#[test]
+fn a_subject_like_a_patch_separator_keeps_the_batch_readable() {
+    let repo = TestRepo::with_samples();
+    repo.cli(["apply", "--message=--- schema bump"])
+        .expect_code(0);
+    assert_eq!(
+        repo.message("HEAD").lines().next(),
+        Some("migrate: --- schema bump")
+    );
+    let trailers = repo.trailers("HEAD");
+    assert!(
+        trailers.contains(&("Migration-Target".to_string(), "1.2.0".to_string())),
+        "{trailers:?}"
+    );
+    let log = repo.cli(["log", "--json"]);
+    assert_eq!(
+        log.expect_code(0).json().as_array().map(Vec::len),
+        Some(1),
+        "{log}"
+    );
+}

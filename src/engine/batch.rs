@@ -10,7 +10,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::engine::error::EngineError;
 use crate::engine::history::{tool_name, BatchInfo};
-use crate::engine::land::{check_no_filters, land};
+use crate::engine::land::{check_no_filters, land, nothing_committed};
 use crate::engine::migrate::{
     migrate_manifest, ChangeNote, ManifestError, MigrateOptions, Outcome,
 };
@@ -272,6 +272,8 @@ pub fn plan(
             }
         }
         progress.inc(chunk.len() as u64);
+        // Between rounds: the pack is unfinished and is removed when dropped.
+        crate::interrupt::check().map_err(nothing_committed)?;
     }
     progress.finish();
     failed.sort_by(|a, b| a.path.cmp(&b.path));
@@ -408,6 +410,8 @@ pub fn apply(
     if !dirty_definitions.is_empty() {
         return Err(EngineError::UncommittedDefinitions(dirty_definitions));
     }
+    // A signal from here on stops at a safe point (crate::interrupt), not in a write.
+    let _guard = crate::interrupt::guard();
     // One identity and one timestamp for the whole batch: history entries, trailer and
     // committer date must agree to the second.
     let identity = Identity::from_env(repo)?;
@@ -503,6 +507,8 @@ pub fn apply(
             }
         }
         progress.inc(chunk.len() as u64);
+        // Between rounds: the pack is unfinished and is removed when dropped.
+        crate::interrupt::check().map_err(nothing_committed)?;
     }
     progress.finish();
     failed.sort_by(|a, b| a.path.cmp(&b.path));

@@ -6,14 +6,27 @@ use crate::engine::progress::Progress;
 use crate::fault;
 use crate::git::refs::compare_and_swap;
 use crate::git::worktree::{
-    clear_journal, update_files, write_journal, Journal, PendingFile, WorktreeReport,
+    clear_journal, interrupted_after_landing, update_files, write_journal, Journal, PendingFile,
+    WorktreeReport,
 };
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
+use crate::interrupt::{self, Interrupted};
+
+/// What a signal at a safe point before the ref move leaves: nothing (the unreferenced pack
+/// is git's garbage, like a failed push's).
+pub(crate) fn nothing_committed(by: Interrupted) -> GitError {
+    GitError::Interrupted {
+        by,
+        state: "nothing was committed, the repository is as it was".to_string(),
+    }
+}
 
 /// Moves `target` to `commit` if it is still at its base, then brings the working tree
 /// along when the branch is checked out. A SIGKILL anywhere leaves the branch at the old
-/// or the new commit; the journal lets the next command finish the files.
+/// or the new commit; the journal lets the next command finish the files. A SIGINT or
+/// SIGTERM (see [`crate::interrupt`]) stops it at the next of the same points, with an
+/// error that says which side of the ref move it stopped on.
 pub fn land(
     repo: &Repo,
     target: &Target,
@@ -30,11 +43,19 @@ pub fn land(
         new: commit.to_string(),
         pid: std::process::id(),
     };
+    interrupt::check().map_err(nothing_committed)?;
     if target.checked_out {
         write_journal(repo, &journal)?;
         fault::point("after-journal");
     }
     fault::point("before-cas");
+    if let Err(by) = interrupt::check() {
+        if target.checked_out {
+            // A journal left behind says "never moved": the next command removes it.
+            let _ = clear_journal(repo, &journal);
+        }
+        return Err(nothing_committed(by).into());
+    }
     if let Err(e) = compare_and_swap(
         repo,
         target,
@@ -42,7 +63,9 @@ pub fn land(
         &format!("artifact-migrate: {subject}"),
     ) {
         if target.checked_out {
-            clear_journal(repo, &journal)?;
+            // The ref move's error is the one to report; a journal that cannot be removed
+            // (a read-only disk) says "never moved", and the next command removes it.
+            let _ = clear_journal(repo, &journal);
         }
         return Err(e.into());
     }
@@ -50,8 +73,18 @@ pub fn land(
     if !target.checked_out {
         return Ok(None);
     }
+    let landed = (journal.new.as_str(), target.refname.as_str());
+    interrupt::check().map_err(|by| interrupted_after_landing(by, Some(landed)))?;
     progress.start("update files", files.len() as u64);
-    let report = update_files(repo, files)?;
+    let report = update_files(repo, files).map_err(|e| match e {
+        GitError::Interrupted { by, .. } => interrupted_after_landing(by, Some(landed)),
+        other => GitError::WorktreeBehind {
+            operation: operation.to_string(),
+            commit: journal.new[..12].to_string(),
+            refname: target.refname.clone(),
+            source: Box::new(other),
+        },
+    })?;
     fault::point("after-index");
     clear_journal(repo, &journal)?;
     progress.finish();

@@ -33,6 +33,8 @@ pub fn accept(
     branch: Option<&str>,
     progress: &dyn Progress,
 ) -> Result<AcceptReport, EngineError> {
+    // A signal from here on stops at a safe point (crate::interrupt), not in a write.
+    let _guard = crate::interrupt::guard();
     let target = repo.target(branch)?;
     if target.checked_out {
         let dirty = uncommitted_definitions(repo)?;

@@ -188,6 +188,8 @@ pub fn rollback(
     opts: &RollbackOptions,
     progress: &dyn Progress,
 ) -> Result<RollbackReport, EngineError> {
+    // A signal from here on stops at a safe point (crate::interrupt), not in a write.
+    let _guard = crate::interrupt::guard();
     let target = repo.target(opts.branch.as_deref())?;
     let tip = target.base;
     progress.start("read history", 0);

@@ -55,9 +55,15 @@ fn plural(n: usize, word: &str) -> String {
     }
 }
 
-/// Makes a value safe for a one-line trailer or subject.
+/// Makes a value safe for a one-line trailer, subject or change line: whitespace runs and
+/// control characters (a NUL would end the message for libgit2's trailer reader) become
+/// one space, so no user text can start a line of its own (a `---` line, or a paragraph
+/// that looks like trailers).
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 impl BatchMessage {
@@ -82,6 +88,15 @@ impl BatchMessage {
             .as_deref()
             .map(one_line)
             .filter(|s| !s.is_empty())
+            // A first line starting `---` is where git and libgit2 think a patch begins:
+            // they would look for trailers above it, in nothing. Keep the text, not there.
+            .map(|s| {
+                if s.starts_with("---") {
+                    format!("migrate: {s}")
+                } else {
+                    s
+                }
+            })
             .unwrap_or_else(|| self.default_subject());
         let mut m = format!("{subject}\n\n");
         for g in &self.groups {
@@ -97,6 +112,8 @@ impl BatchMessage {
                 plural(g.count, "manifest")
             ));
             for (change, n) in &g.changes {
+                // What a migration says it did is user text: one line of it per change.
+                let change = one_line(change);
                 if *n == g.count {
                     m.push_str(&format!("  - {change}\n"));
                 } else {
@@ -252,6 +269,50 @@ mod tests {
         assert_eq!(trailer(&t, keys::TARGET), Some("1.2.0"));
         assert_eq!(trailer(&t, keys::MANIFESTS), Some("4"));
         assert_eq!(t.iter().filter(|(k, _)| k == keys::STEP).count(), 2);
+    }
+
+    /// Found by fuzz/fuzz_targets/trailers.rs: a change described with a NUL byte (a
+    /// declarative migration's `description` can hold any text) made the message unreadable
+    /// to libgit2's trailer reader, so `log` and `verify` lost the batch; line breaks could
+    /// start a `---` line or a paragraph of fake trailers.
+    #[test]
+    fn change_texts_cannot_hide_or_forge_trailers() {
+        for text in [
+            "Add a\0b",
+            "x\n\n--- y",
+            "ok\n\nMigration-Target: 9.9.9\nMigration-Manifests: 1\n",
+            "\u{1b}[31mred\r\n",
+        ] {
+            let mut m = sample();
+            m.groups[0].changes[0].0 = text.to_string();
+            let rendered = m.render();
+            let t = trailers(&rendered);
+            assert_eq!(trailer(&t, keys::TARGET), Some("1.2.0"), "{rendered}");
+            assert_eq!(t.len(), 6, "{rendered}");
+            assert!(
+                !rendered.contains('\0') && !rendered.contains('\r'),
+                "{rendered:?}"
+            );
+        }
+    }
+
+    /// Found by fuzz/fuzz_targets/trailers.rs: `apply -m "---"` wrote a message whose
+    /// trailers neither libgit2 nor `git interpret-trailers` read (a `---` line starts a
+    /// patch for both).
+    #[test]
+    fn a_subject_that_looks_like_a_patch_separator_keeps_the_trailers() {
+        for subject in ["---", "--- schema bump", "----"] {
+            let mut m = sample();
+            m.subject = Some(subject.to_string());
+            let rendered = m.render();
+            assert!(
+                rendered.starts_with(&format!("migrate: {subject}\n\n")),
+                "{rendered}"
+            );
+            let t = trailers(&rendered);
+            assert_eq!(trailer(&t, keys::TARGET), Some("1.2.0"), "{rendered}");
+            assert_eq!(t.len(), 6, "{rendered}");
+        }
     }
 
     #[test]

@@ -70,13 +70,40 @@ pub enum GitError {
     NotInBaseTree { path: String },
     #[error("{path}: git would convert this file on checkout ({attr}), so the working tree would differ from the committed blob; unset that for manifests, or use --branch")]
     Filtered { path: String, attr: String },
+    // The CLI and the server print an error's own message, not its chain: the cause is
+    // written here, once.
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{op}: {source}")]
+    #[error("{op}: {}", .source.message())]
     Git { op: String, source: git2::Error },
+    /// A file the tool writes (a pack, the journal, the index, a manifest) could not be
+    /// written: the cause is the file system's (`No space left on device`, `Read-only file
+    /// system`, `Operation not permitted`), never a guess.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// Another process holds git's lock on the index.
+    #[error("{path} exists: another git process is writing the index; wait for it to finish (or remove the file if no git process is running), then run the command again")]
+    IndexLocked { path: PathBuf },
+    /// The branch moved to the new commit, but the working tree could not follow.
+    #[error("{operation} committed {commit} on {refname}, but updating the working tree failed; fix the cause below, then run any artifact-migrate command to finish the update: {source}")]
+    WorktreeBehind {
+        operation: String,
+        commit: String,
+        refname: String,
+        source: Box<GitError>,
+    },
+    /// SIGINT or SIGTERM stopped a writing command at a safe point; `state` says what it left.
+    #[error("{by}: {state}")]
+    Interrupted {
+        by: crate::interrupt::Interrupted,
+        state: String,
+    },
 }
 
 impl GitError {
@@ -88,7 +115,11 @@ impl GitError {
             | GitError::NoIdentity
             | GitError::BadDate { .. }
             | GitError::Io { .. }
-            | GitError::Git { .. } => ErrorKind::Environment,
+            | GitError::Git { .. }
+            | GitError::Write { .. }
+            | GitError::IndexLocked { .. }
+            | GitError::Interrupted { .. } => ErrorKind::Environment,
+            GitError::WorktreeBehind { source, .. } => source.kind(),
             GitError::UnknownRevision { .. } => ErrorKind::NotFound,
             GitError::BadRevision { .. }
             | GitError::NotACommit { .. }
@@ -105,8 +136,11 @@ impl GitError {
     /// The one file to blame, if there is one.
     pub fn path(&self) -> Option<String> {
         match self {
-            GitError::Io { path, .. } => Some(path.display().to_string()),
+            GitError::Io { path, .. }
+            | GitError::Write { path, .. }
+            | GitError::IndexLocked { path } => Some(path.display().to_string()),
             GitError::Filtered { path, .. } => Some(path.clone()),
+            GitError::WorktreeBehind { source, .. } => source.path(),
             GitError::NotARepo(_)
             | GitError::Unborn
             | GitError::UnknownRevision { .. }
@@ -119,7 +153,8 @@ impl GitError {
             | GitError::BadDate { .. }
             | GitError::BatchTouchesOther { .. }
             | GitError::NotInBaseTree { .. }
-            | GitError::Git { .. } => None,
+            | GitError::Git { .. }
+            | GitError::Interrupted { .. } => None,
         }
     }
 
@@ -132,5 +167,10 @@ impl GitError {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> GitError {
         let path = path.into();
         move |source| GitError::Io { path, source }
+    }
+    /// Wraps the I/O error of writing `path`.
+    pub fn write(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> GitError {
+        let path = path.into();
+        move |source| GitError::Write { path, source }
     }
 }

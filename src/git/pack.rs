@@ -105,11 +105,16 @@ impl PackWriter {
     pub fn create(pack_dir: &Path) -> Result<PackWriter, GitError> {
         fs::create_dir_all(pack_dir).map_err(GitError::io(pack_dir))?;
         let tmp = pack_dir.join(format!("tmp_pack_artifact-migrate-{}", std::process::id()));
-        let file = File::create(&tmp).map_err(GitError::io(&tmp))?;
+        let file = File::create(&tmp).map_err(GitError::write(&tmp))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
         // The object count is fixed up by `finish`.
-        out.write_all(b"PACK\0\0\0\x02\0\0\0\0")
-            .map_err(GitError::io(&tmp))?;
+        if let Err(e) = out.write_all(b"PACK\0\0\0\x02\0\0\0\0") {
+            let _ = fs::remove_file(&tmp);
+            return Err(GitError::Write {
+                path: tmp,
+                source: e,
+            });
+        }
         Ok(PackWriter {
             dir: pack_dir.to_path_buf(),
             tmp,
@@ -129,7 +134,8 @@ impl PackWriter {
             path: self.tmp.clone(),
             source: std::io::Error::other("pack already finished"),
         })?;
-        out.write_all(&c.entry).map_err(GitError::io(&self.tmp))?;
+        out.write_all(&c.entry)
+            .map_err(GitError::write(&self.tmp))?;
         self.entries
             .push((c.id, crc32fast::hash(&c.entry), self.offset));
         self.offset += c.entry.len() as u64;
@@ -156,8 +162,21 @@ impl PackWriter {
     /// Completes the pack and its index, durably, under `objects/pack`; returns the pack's
     /// name (`pack-<sha>`).
     pub fn finish(mut self) -> Result<String, GitError> {
+        let idx_tmp = self
+            .dir
+            .join(format!("tmp_idx_artifact-migrate-{}", std::process::id()));
+        let result = self.finish_files(&idx_tmp);
+        if result.is_err() {
+            // A full disk or a read-only directory half-way: leave no temporary file behind.
+            let _ = fs::remove_file(&self.tmp);
+            let _ = fs::remove_file(&idx_tmp);
+        }
+        result
+    }
+
+    fn finish_files(&mut self, idx_tmp: &Path) -> Result<String, GitError> {
         let tmp = self.tmp.clone();
-        let io = |e| GitError::Io {
+        let io = |e| GitError::Write {
             path: tmp.clone(),
             source: e,
         };
@@ -192,24 +211,29 @@ impl PackWriter {
         let hex: String = checksum.iter().map(|b| format!("{b:02x}")).collect();
         let name = format!("pack-{hex}");
         let idx = write_index(&mut self.entries, &checksum);
-        let idx_tmp = self
-            .dir
-            .join(format!("tmp_idx_artifact-migrate-{}", std::process::id()));
         let write_idx = || -> std::io::Result<()> {
-            let mut f = File::create(&idx_tmp)?;
+            let mut f = File::create(idx_tmp)?;
             f.write_all(&idx)?;
             f.sync_all()
         };
-        write_idx().map_err(GitError::io(&idx_tmp))?;
+        write_idx().map_err(GitError::write(idx_tmp))?;
         let (pack_path, idx_path) = (
             self.dir.join(format!("{name}.pack")),
             self.dir.join(format!("{name}.idx")),
         );
-        for p in [&tmp, &idx_tmp] {
-            fs::set_permissions(p, fs::Permissions::from_mode(0o444)).map_err(GitError::io(p))?;
+        for p in [tmp.as_path(), idx_tmp] {
+            fs::set_permissions(p, fs::Permissions::from_mode(0o444))
+                .map_err(GitError::write(p))?;
         }
-        fs::rename(&tmp, &pack_path).map_err(GitError::io(&pack_path))?;
-        fs::rename(&idx_tmp, &idx_path).map_err(GitError::io(&idx_path))?;
+        fs::rename(&tmp, &pack_path).map_err(GitError::write(&pack_path))?;
+        if let Err(e) = fs::rename(idx_tmp, &idx_path) {
+            // A pack without its index is garbage to git: take it back.
+            let _ = fs::remove_file(&pack_path);
+            return Err(GitError::Write {
+                path: idx_path,
+                source: e,
+            });
+        }
         if let Ok(d) = File::open(&self.dir) {
             let _ = d.sync_all();
         }

@@ -4,6 +4,7 @@
 
 use git2::ErrorCode;
 
+use crate::git::worktree::probe_write;
 use crate::git::{GitError, Repo, Target};
 use crate::ids::CommitId;
 
@@ -38,9 +39,21 @@ pub fn compare_and_swap(
         {
             Err(moved())
         }
-        Err(e) => Err(GitError::Git {
-            op: format!("move {}", target.refname),
-            source: e,
-        }),
+        Err(e) => {
+            // libgit2's message is its own ("failed to write out file"); the file system's
+            // reason, and the file, come from writing beside the ref ourselves.
+            let path = repo.git_dir().join(&target.refname);
+            let dir = path.parent().unwrap_or(repo.git_dir());
+            match probe_write(dir, 4096) {
+                Some(cause) => Err(GitError::Write {
+                    path,
+                    source: cause,
+                }),
+                None => Err(GitError::Git {
+                    op: format!("move {}", target.refname),
+                    source: e,
+                }),
+            }
+        }
     }
 }

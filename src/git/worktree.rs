@@ -179,11 +179,56 @@ fn replace_file(abs: &Path, bytes: &[u8], mode: i32) -> Result<(), GitError> {
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        GitError::Io {
+        GitError::Write {
             path: abs.to_path_buf(),
             source: e,
         }
     })
+}
+
+/// Writes the index under git's `index.lock`, with the real cause when that fails: libgit2
+/// reports a failed write of a large index as `no error` (its buffered writer drops the
+/// OS's reason), so the cause is found by writing as many bytes beside it ourselves.
+fn write_index(repo: &Repo, index: &mut git2::Index) -> Result<(), GitError> {
+    let Err(e) = index.write() else {
+        return Ok(());
+    };
+    let path = repo.git_dir().join("index");
+    if e.code() == git2::ErrorCode::Locked {
+        return Err(GitError::IndexLocked {
+            path: repo.git_dir().join("index.lock"),
+        });
+    }
+    let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0).max(4096);
+    match probe_write(repo.git_dir(), size) {
+        Some(cause) => Err(GitError::Write {
+            path,
+            source: cause,
+        }),
+        None => Err(GitError::Git {
+            op: format!("write the index {}", path.display()),
+            source: e,
+        }),
+    }
+}
+
+/// Creates, fills with `size` bytes, syncs and removes a scratch file in `dir`: the
+/// file system's own answer to "can this be written now?" (`None` when it can).
+pub(crate) fn probe_write(dir: &Path, size: u64) -> Option<std::io::Error> {
+    let probe = dir.join(format!(".artifact-migrate-probe-{}", std::process::id()));
+    let result = (|| -> std::io::Result<()> {
+        let mut f = fs::File::create(&probe)?;
+        let block = vec![0u8; 64 << 10];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(block.len() as u64) as usize;
+            f.write_all(&block[..n])?;
+            left -= n as u64;
+        }
+        f.sync_all()
+    })();
+    let _ = fs::remove_file(&probe);
+    result.err()
 }
 
 /// libgit2's `GIT_INDEX_ENTRY_SKIP_WORKTREE`: the path is outside a sparse checkout.
@@ -465,6 +510,8 @@ fn update_one(
             }
         }
         crate::fault::counted("files", counter);
+        // A safe point: every file so far is whole, the journal finishes the rest.
+        crate::interrupt::check().map_err(|by| interrupted_after_landing(by, None))?;
         replace_file(&abs, bytes, f.mode)?;
     } else if current != Some(f.new) {
         return skipped();
@@ -526,6 +573,7 @@ fn remove_one(
     match current {
         Some(c) if c == f.old => {
             crate::fault::counted("files", counter);
+            crate::interrupt::check().map_err(|by| interrupted_after_landing(by, None))?;
             fs::remove_file(&abs).map_err(GitError::io(&abs))?;
             Ok(Done::Removed {
                 path,
@@ -731,9 +779,8 @@ pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport
         }
     }
     crate::fault::point("before-index");
-    snap.index.write().map_err(GitError::git(
-        "write the index (is another git command running?)",
-    ))?;
+    crate::interrupt::check().map_err(|by| interrupted_after_landing(by, None))?;
+    write_index(repo, &mut snap.index)?;
     Ok(report)
 }
 
@@ -772,7 +819,30 @@ pub fn write_journal(repo: &Repo, j: &Journal) -> Result<(), GitError> {
     let tmp = path.with_extension(format!("{}.tmp", j.pid));
     fs::write(&tmp, text)
         .and_then(|()| fs::rename(&tmp, &path))
-        .map_err(GitError::io(&path))
+        .map_err(|e| {
+            let _ = fs::remove_file(&tmp);
+            GitError::Write { path, source: e }
+        })
+}
+
+/// What a signal at a safe point after the ref move leaves: the commit is in, some files may
+/// still be old, and the journal lets the next command finish them. `landed` names the
+/// commit and branch when the caller knows them.
+pub fn interrupted_after_landing(
+    by: crate::interrupt::Interrupted,
+    landed: Option<(&str, &str)>,
+) -> GitError {
+    let what = match landed {
+        Some((commit, refname)) => format!(
+            " after {} landed on {refname}",
+            &commit[..12.min(commit.len())]
+        ),
+        None => " after the commit landed".to_string(),
+    };
+    GitError::Interrupted {
+        by,
+        state: format!("stopped{what}, before the working tree was up to date; run any artifact-migrate command to finish updating it"),
+    }
 }
 
 /// Removes the journal (after the working tree caught up, or when the ref did not move).
@@ -828,6 +898,8 @@ fn process_alive(pid: u32) -> bool {
 /// command on a repository with a working tree. Journals of a process that is still
 /// running are left to it.
 pub fn finish_interrupted(repo: &Repo) -> Result<Vec<Recovery>, GitError> {
+    // Writes files and the index: a signal stops it at a safe point, not in a write.
+    let _guard = crate::interrupt::guard();
     let dir = journal_dir(repo);
     let entries = match fs::read_dir(&dir) {
         Ok(e) => e,

@@ -245,9 +245,14 @@ impl Default for TestRepo {
 impl TestRepo {
     /// An empty repository on branch `main` with a local user.name/user.email.
     pub fn new() -> TestRepo {
+        TestRepo::new_in(&std::env::temp_dir())
+    }
+
+    /// Like [`TestRepo::new`], in a new directory under `parent` (a test's own file system).
+    pub fn new_in(parent: &Path) -> TestRepo {
         let dir = tempfile::Builder::new()
             .prefix("am-repo-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("create a temporary repository directory");
         let repo = TestRepo {
             root: dir.path().to_path_buf(),

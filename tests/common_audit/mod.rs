@@ -54,7 +54,12 @@ pub fn five_paths() -> Vec<String> {
 /// sample, 4-space, CRLF without `schema_version`, minified without trailing newline), an
 /// input snapshot, an output and a README, committed as one commit on `main`.
 pub fn five_runs() -> TestRepo {
-    let repo = TestRepo::new();
+    five_runs_in(&std::env::temp_dir())
+}
+
+/// [`five_runs`] in a new directory under `parent`.
+pub fn five_runs_in(parent: &Path) -> TestRepo {
+    let repo = TestRepo::new_in(parent);
     repo.manifest(&format!("{JOB}/{RUN_100}"), SAMPLE_V100)
         .manifest(&format!("{JOB}/{RUN_110}"), SAMPLE_V110)
         .file(P_FOUR, FOUR_SPACES)
@@ -199,8 +204,22 @@ impl Spawned {
         }
     }
 
+    /// Sends a signal by name (`INT`, `TERM`) with kill(1).
+    pub fn send(&self, signal: &str) {
+        let st = Command::new("kill")
+            .args(["-s", signal, &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(st.success(), "kill -s {signal} failed");
+    }
+
     /// Waits for the process to end and returns everything it printed.
-    pub fn finish(mut self) -> Run {
+    pub fn finish(self) -> Run {
+        self.finish_status().0
+    }
+
+    /// Like [`Spawned::finish`], with how the process ended.
+    pub fn finish_status(mut self) -> (Run, std::process::ExitStatus) {
         let mut rest = String::new();
         let _ = self.stderr.read_to_string(&mut rest);
         let status = self.child.wait().expect("wait for artifact-migrate");
@@ -214,12 +233,13 @@ impl Spawned {
             stderr.push('\n');
         }
         stderr.push_str(&rest);
-        Run {
+        let run = Run {
             args: self.args.clone(),
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr,
             code: status.code().unwrap_or(-1),
-        }
+        };
+        (run, status)
     }
 }
 
@@ -343,4 +363,194 @@ pub fn findings(report: &serde_json::Value) -> Vec<(String, Option<String>, Stri
 /// The first 12 hex digits of a commit id, as the tool prints them.
 pub fn short(id: &str) -> &str {
     &id[..12]
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Op {
+    Apply,
+    Rollback,
+}
+
+impl Op {
+    pub fn cmd(self) -> &'static str {
+        match self {
+            Op::Apply => "apply",
+            Op::Rollback => "rollback",
+        }
+    }
+}
+
+/// A repository ready for one operation, and what that operation makes when nothing
+/// interrupts it (run on a byte-for-byte copy with the same epoch and identity).
+pub struct Scenario {
+    pub victim: TestRepo,
+    pub reference: TestRepo,
+    /// HEAD before the operation.
+    pub old: String,
+    /// HEAD after the uninterrupted operation.
+    pub new: String,
+    pub old_blobs: BTreeMap<String, Vec<u8>>,
+    pub new_blobs: BTreeMap<String, Vec<u8>>,
+}
+
+/// The scenario with the victim repository in a temporary directory.
+pub fn scenario(op: Op) -> Scenario {
+    scenario_of(op, five_runs())
+}
+
+/// The scenario on a given [`five_runs`] repository (e.g. one on a small tmpfs).
+pub fn scenario_of(op: Op, victim: TestRepo) -> Scenario {
+    let pre_batch = victim.head();
+    if op == Op::Rollback {
+        victim.cli(["apply"]).expect_code(0);
+    }
+    let old = victim.head();
+    let reference = victim.copy();
+    reference.cli([op.cmd()]).expect_code(0);
+    let new = reference.head();
+    assert_ne!(old, new);
+    assert_eq!(reference.rev(&format!("{new}^")), old);
+    if op == Op::Rollback {
+        assert_eq!(tree(&reference, &new), tree(&reference, &pre_batch));
+    }
+    let paths = five_paths();
+    let old_blobs = blobs_at(&victim, &old, &paths);
+    let new_blobs = blobs_at(&reference, &new, &paths);
+    for p in &paths {
+        assert_ne!(
+            old_blobs[p], new_blobs[p],
+            "{p} must change in the operation"
+        );
+    }
+    Scenario {
+        victim,
+        reference,
+        old,
+        new,
+        old_blobs,
+        new_blobs,
+    }
+}
+
+impl Scenario {
+    /// Every manifest on disk parses and is the old or the new blob; returns how many are new.
+    #[track_caller]
+    pub fn assert_files_whole(&self) -> usize {
+        let mut new = 0;
+        for (p, old) in &self.old_blobs {
+            let bytes = self.victim.file_bytes(p);
+            if let Err(e) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+                panic!(
+                    "{p} on disk is not JSON ({e}):\n{}",
+                    String::from_utf8_lossy(&bytes)
+                );
+            }
+            if bytes == self.new_blobs[p] {
+                new += 1;
+            } else {
+                assert_eq!(
+                    &bytes, old,
+                    "{p} on disk is neither the old nor the new version"
+                );
+            }
+        }
+        new
+    }
+
+    /// The repository is exactly what the uninterrupted run made.
+    #[track_caller]
+    pub fn assert_like_reference(&self) {
+        let (v, r) = (&self.victim, &self.reference);
+        assert_eq!(
+            v.head(),
+            self.new,
+            "HEAD is not the uninterrupted run's commit"
+        );
+        assert_eq!(tree(v, "HEAD"), tree(r, "HEAD"));
+        assert_eq!(v.porcelain(), "", "git status is not clean");
+        assert_eq!(v.worktree_snapshot(), r.worktree_snapshot());
+        assert_eq!(index_entries(v), index_entries(r));
+        assert_eq!(v.refs(), r.refs());
+        assert_eq!(journal_files(v), Vec::<String>::new(), "a journal was left");
+        assert_eq!(lock_files(v), Vec::<std::path::PathBuf>::new());
+        assert_eq!(stray_tmp_files(v), Vec::<String>::new());
+        assert_fsck_clean(v);
+        v.cli(["verify"]).expect_code(0);
+    }
+}
+
+/// How far an operation that was stopped (a fault, a signal) got.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Left {
+    /// Stopped before the ref move: nothing was committed.
+    Nothing,
+    /// Stopped after the ref move; `new_files` files were already replaced.
+    Landed { new_files: usize },
+    /// Nothing was left to do: the command finished.
+    Finished,
+}
+
+/// Temporary files the tool may write inside `.git`: half-written packs and pack indexes,
+/// journals, the version cache's and the probe's scratch files.
+pub fn stray_git_tmp_files(repo: &TestRepo) -> Vec<String> {
+    repo.git_dir_snapshot()
+        .into_keys()
+        .filter(|p| p.contains("tmp_") || p.ends_with(".tmp") || p.contains("-probe-"))
+        .collect()
+}
+
+impl Scenario {
+    /// What a stopped operation must leave: HEAD on one side of the ref move, `git fsck`
+    /// clean, whole files (exactly `new_files` of them new), the journal exactly when the
+    /// commit landed, no lock and no temporary file.
+    #[track_caller]
+    pub fn assert_left(&self, left: Left, what: &str) {
+        let v = &self.victim;
+        let landed = left != Left::Nothing;
+        assert_eq!(
+            &v.head(),
+            if landed { &self.new } else { &self.old },
+            "{what}: HEAD"
+        );
+        assert_fsck_clean(v);
+        let new_on_disk = self.assert_files_whole();
+        let (new_files, journals) = match left {
+            Left::Nothing => (0, 0),
+            Left::Landed { new_files } => (new_files, 1),
+            Left::Finished => (self.old_blobs.len(), 0),
+        };
+        assert_eq!(new_on_disk, new_files, "{what}: files already new");
+        assert_eq!(journal_files(v).len(), journals, "{what}: journals");
+        assert_eq!(lock_files(v), Vec::<PathBuf>::new(), "{what}: locks");
+        assert_eq!(stray_tmp_files(v), Vec::<String>::new(), "{what}");
+        assert_eq!(stray_git_tmp_files(v), Vec::<String>::new(), "{what}");
+    }
+
+    /// The next command finishes what `op` left (`status` says so when the commit landed;
+    /// otherwise `op` runs again), and the repository is the uninterrupted run's.
+    #[track_caller]
+    pub fn assert_next_command_finishes(&self, op: Op, left: Left) {
+        let v = &self.victim;
+        match left {
+            Left::Nothing => {
+                let again = v.cli([op.cmd()]);
+                again.expect_code(0);
+            }
+            Left::Landed { new_files } => {
+                let status = v.cli(["status"]);
+                status.expect_code(0);
+                assert!(
+                    status.stderr.contains(&format!(
+                        "note: finished the interrupted {} of {}: updated {} working-tree file(s)",
+                        op.cmd(),
+                        short(&self.new),
+                        self.old_blobs.len() - new_files
+                    )),
+                    "{status}"
+                );
+            }
+            Left::Finished => {}
+        }
+        self.assert_like_reference();
+    }
 }
