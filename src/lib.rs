@@ -19,6 +19,7 @@ pub mod engine;
 pub mod fault;
 pub mod git;
 pub mod ids;
+pub mod index;
 pub mod layout;
 pub mod manifest;
 pub mod schema;
