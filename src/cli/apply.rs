@@ -99,5 +99,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         t
     })?;
+    crate::cli::index::after_commit(ctx, &repo, &cfg, &report.branch, r.commit);
     Ok(if report.failed.is_empty() { 0 } else { 1 })
 }

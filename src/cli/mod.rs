@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod demo;
 pub mod hook;
+pub mod index;
 pub mod log;
 pub mod migrations;
 pub mod new;
@@ -12,6 +13,7 @@ pub mod plan;
 pub mod progress;
 pub mod repair;
 pub mod rollback;
+pub mod runs;
 pub mod show;
 pub mod status;
 pub mod validate;
@@ -89,6 +91,10 @@ pub enum Command {
     Hook(hook::Args),
     /// Scaffold a declarative migration file FROM-TO.toml, with every kind of op in comments.
     New(new::Args),
+    /// Bring the SQLite (default) or PostgreSQL index of every manifest and batch up to date.
+    Index(index::Args),
+    /// Runs answered from the index (brought up to date with HEAD first).
+    Runs(runs::Args),
     /// Build a sample artifacts repository and walk through the main job on it.
     Demo(demo::Args),
 }
@@ -214,6 +220,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Validate(a) => validate::run(&ctx, a),
         Command::Hook(a) => hook::run(&ctx, a),
         Command::New(a) => new::run(&ctx, a),
+        Command::Index(a) => index::run(&ctx, a),
+        Command::Runs(a) => runs::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
     }
 }

@@ -29,6 +29,7 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
     let (repo, cfg, _) = ctx.open()?;
     let bars = Bars::new(ctx.out.progress_enabled());
     let r = accept(&repo, &cfg, &args.accept, args.branch.as_deref(), &bars)?;
+    let refname = repo.target(args.branch.as_deref()).map(|t| t.refname);
     let report = RepairJson {
         commit: r.commit.to_string(),
         accepted: r.step,
@@ -48,5 +49,8 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
                 .unwrap_or_default()
         )
     })?;
+    if let Ok(refname) = refname {
+        crate::cli::index::after_commit(ctx, &repo, &cfg, &refname, Some(r.commit));
+    }
     Ok(0)
 }

@@ -60,5 +60,6 @@ pub fn run(ctx: &Ctx, args: Args) -> anyhow::Result<u8> {
         }
         t
     })?;
+    crate::cli::index::after_commit(ctx, &repo, &cfg, &report.branch, Some(r.commit));
     Ok(0)
 }

@@ -165,6 +165,24 @@ impl Spawned {
         }
     }
 
+    /// Reads stderr until a line starting with `prefix` arrives (true) or stderr closes.
+    pub fn wait_for_prefix(&mut self, prefix: &str) -> bool {
+        loop {
+            let mut buf = String::new();
+            match self.stderr.read_line(&mut buf) {
+                Ok(0) | Err(_) => return false,
+                Ok(_) => {
+                    let l = buf.trim_end_matches(['\n', '\r']).to_string();
+                    let hit = l.starts_with(prefix);
+                    self.seen.push(l);
+                    if hit {
+                        return true;
+                    }
+                }
+            }
+        }
+    }
+
     /// Like [`Spawned::wait_for_line`], but panics (after reaping the process) with what it
     /// printed when the line never comes.
     #[track_caller]
