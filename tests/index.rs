@@ -162,6 +162,13 @@ impl Backend {
             .collect()
     }
 
+    /// `SELECT count(*) FROM <from>`.
+    fn count(&self, repo: &TestRepo, from: &str) -> u64 {
+        self.rows(repo, &format!("SELECT count(*) AS n FROM {from}"))[0]["n"]
+            .as_u64()
+            .expect("a count")
+    }
+
     fn indexed_commit(&self, repo: &TestRepo) -> String {
         self.rows(repo, "SELECT \"commit\" FROM index_state")[0]["commit"]
             .as_str()
@@ -451,11 +458,8 @@ fn apply_and_rollback_are_read_incrementally_and_equal_a_rebuild(b: &Backend) {
     );
     assert_agrees_with_git(b, &repo);
     let batch = repo.head();
-    let linked = b.rows(
-        &repo,
-        &format!("SELECT count(*) AS n FROM run_index WHERE last_batch = '{batch}'"),
-    );
-    assert_eq!(linked[0]["n"], json!(migrated));
+    let linked = b.count(&repo, &format!("run_index WHERE last_batch = '{batch}'"));
+    assert_eq!(linked, migrated);
     let steps = b.rows(
         &repo,
         "SELECT from_version, to_version, count FROM batch_steps ORDER BY from_version",
@@ -481,13 +485,7 @@ fn apply_and_rollback_are_read_incrementally_and_equal_a_rebuild(b: &Backend) {
         ]
     );
     // The rolled-back manifests are back to no batch.
-    assert_eq!(
-        b.rows(
-            &repo,
-            "SELECT count(*) AS n FROM run_index WHERE last_batch IS NOT NULL"
-        )[0]["n"],
-        0
-    );
+    assert_eq!(b.count(&repo, "run_index WHERE last_batch IS NOT NULL"), 0);
     assert_rebuild_equals(b, &repo);
     // A 3-manifest commit: 3 read, the rest untouched.
     for i in [1, 2, 3] {
@@ -499,13 +497,7 @@ fn apply_and_rollback_are_read_incrementally_and_equal_a_rebuild(b: &Backend) {
     repo.commit("review three runs");
     let r = b.cli(&repo, ["index", "--json"]).expect_code(0).json();
     assert_eq!((&r["read"], &r["unchanged"]), (&json!(3), &json!(57)));
-    assert_eq!(
-        b.rows(
-            &repo,
-            "SELECT count(*) AS n FROM run_index WHERE status = 'reviewed'"
-        )[0]["n"],
-        3
-    );
+    assert_eq!(b.count(&repo, "run_index WHERE status = 'reviewed'"), 3);
     assert_agrees_with_git(b, &repo);
 }
 
@@ -525,13 +517,7 @@ fn history_rewritten_under_the_index_is_followed(b: &Backend) {
         (&json!("incremental"), &json!(1), &json!(0))
     );
     assert_agrees_with_git(b, &repo);
-    assert_eq!(
-        b.rows(
-            &repo,
-            "SELECT count(*) AS n FROM run_index WHERE last_batch IS NOT NULL"
-        )[0]["n"],
-        0
-    );
+    assert_eq!(b.count(&repo, "run_index WHERE last_batch IS NOT NULL"), 0);
     assert_rebuild_equals(b, &repo);
     // Rewritten and collected: the indexed commit is gone; every path is compared by blob.
     let indexed = repo.head();
@@ -630,10 +616,7 @@ fn a_run_in_both_layouts_is_indexed_once_from_the_canonical_place(b: &Backend) {
         b.rows(&repo, "SELECT path FROM run_index WHERE run_id = 'r1'"),
         [json!({"path": "artifacts/job-a/r1/manifest.json"})]
     );
-    assert_eq!(
-        b.rows(&repo, "SELECT count(*) AS n FROM legacy_duplicates")[0]["n"],
-        1
-    );
+    assert_eq!(b.count(&repo, "legacy_duplicates"), 1);
     assert_rebuild_equals(b, &repo);
 }
 
@@ -775,15 +758,7 @@ fn schema_versions_are_upgraded_or_rebuilt_never_misread(b: &Backend) {
     b.cli(&repo, ["index", "--rebuild"]).expect_code(0);
     assert_eq!(b.snapshot(&repo), fresh);
     // A table of the same name that is not ours is never taken over silently.
-    for t in [
-        "batch_steps",
-        "migration_batches",
-        "legacy_duplicates",
-        "invalid_manifests",
-        "run_index",
-        "index_state",
-        "index_schema",
-    ] {
+    for t in artifact_migrate::index::schema::TABLES {
         b.exec(&repo, &format!("DROP TABLE {t}"));
     }
     b.exec(&repo, "CREATE TABLE run_index (job_id TEXT, run_id TEXT)");
@@ -1013,13 +988,52 @@ fn both_backends_make_the_same_rows() {
         }
     }
     let status = repo.cli(["status", "--json"]).json();
-    let count = |t: &str| {
-        pg.rows(&repo, &format!("SELECT count(*) AS n FROM {t}"))[0]["n"]
-            .as_u64()
-            .unwrap()
-    };
+    let count = |t: &str| pg.count(&repo, t);
     assert_eq!(
         count("run_index") + count("invalid_manifests") + count("legacy_duplicates"),
         status["total"].as_u64().unwrap()
+    );
+}
+
+/// The check script of docs/index.md, run as the page runs it, passes on a real index.
+#[test]
+fn the_walkthrough_check_script_passes() {
+    if Backend::sqlite("the_walkthrough_check_script_passes").is_none() {
+        return;
+    }
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/index.md"))
+        .expect("read docs/index.md");
+    let start = doc.find("```python\n").expect("a python block") + "```python\n".len();
+    let end = start + doc[start..].find("```").expect("its end");
+    let repo = corpus(30);
+    let script = repo.home().join("check_index.py");
+    std::fs::write(&script, &doc[start..end]).unwrap();
+    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_artifact-migrate"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    repo.cli(["index"]).expect_code(0);
+    repo.cli(["apply"]).expect_code(0);
+    let out = Command::new("python3")
+        .arg(&script)
+        .arg(repo.path())
+        .env("PATH", path)
+        .env_remove("DATABASE_URL")
+        .output()
+        .expect("run python3");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "sqlite: 30 runs at {}, versions {{'1.2.0': 30}}",
+            &repo.head()[..12]
+        )),
+        "{text}"
     );
 }

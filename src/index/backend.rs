@@ -107,3 +107,13 @@ pub trait Backend {
     /// Whether a table exists (the catalogues differ between backends).
     fn table_exists(&mut self, table: &str) -> Result<bool, IndexError>;
 }
+
+/// The single integer a `SELECT count(*)` returns (0 when it returns nothing).
+pub fn count(db: &mut dyn Backend, sql: &str) -> Result<u64, IndexError> {
+    Ok(db
+        .query(sql, &[])?
+        .first()
+        .and_then(|r| r.first())
+        .and_then(Val::int)
+        .unwrap_or(0) as u64)
+}

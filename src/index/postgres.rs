@@ -22,7 +22,6 @@ pub struct Postgres {
     client: Client,
     url: String,
     in_tx: bool,
-    lock_wait: Duration,
 }
 
 impl Postgres {
@@ -44,13 +43,7 @@ impl Postgres {
             client,
             url: url.to_string(),
             in_tx: false,
-            lock_wait: DEFAULT_LOCK_WAIT,
         })
-    }
-
-    /// How long [`Backend::begin_write`] waits for another writer.
-    pub fn set_lock_wait(&mut self, wait: Duration) {
-        self.lock_wait = wait;
     }
 
     fn err(&self, op: &str) -> impl FnOnce(postgres::Error) -> IndexError {
@@ -96,6 +89,15 @@ fn bind(v: &Val, ty: &Type) -> Box<dyn ToSql + Sync> {
     }
 }
 
+/// Every value of a statement as the type of its parameter (or column).
+fn bind_all(values: &[Val], types: &[Type]) -> Vec<Box<dyn ToSql + Sync>> {
+    values.iter().zip(types).map(|(v, t)| bind(v, t)).collect()
+}
+
+fn refs(bound: &[Box<dyn ToSql + Sync>]) -> Vec<&(dyn ToSql + Sync)> {
+    bound.iter().map(|b| b.as_ref()).collect()
+}
+
 fn read_value(row: &postgres::Row, i: usize) -> Result<Val, postgres::Error> {
     let ty = row.columns()[i].type_().clone();
     Ok(match ty {
@@ -132,7 +134,7 @@ impl Backend for Postgres {
         let got = got.map_err(self.err("lock the index"));
         if !got.inspect_err(|_| self.rollback())? {
             waiting();
-            let ms = self.lock_wait.as_millis();
+            let ms = DEFAULT_LOCK_WAIT.as_millis();
             let r = self
                 .client
                 .batch_execute(&format!("SET LOCAL lock_timeout = {ms}"))
@@ -147,7 +149,7 @@ impl Backend for Postgres {
                 return Err(if busy {
                     IndexError::Busy {
                         db: self.describe(),
-                        waited: self.lock_wait.as_secs(),
+                        waited: DEFAULT_LOCK_WAIT.as_secs(),
                     }
                 } else {
                     e
@@ -185,25 +187,15 @@ impl Backend for Postgres {
 
     fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, IndexError> {
         let stmt = self.client.prepare(sql).map_err(self.err(sql))?;
-        let bound: Vec<Box<dyn ToSql + Sync>> = params
-            .iter()
-            .zip(stmt.params())
-            .map(|(v, t)| bind(v, t))
-            .collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
-        let r = self.client.execute(&stmt, &refs);
+        let bound = bind_all(params, stmt.params());
+        let r = self.client.execute(&stmt, &refs(&bound));
         r.map_err(self.err(sql))
     }
 
     fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Vec<Val>>, IndexError> {
         let stmt = self.client.prepare(sql).map_err(self.err(sql))?;
-        let bound: Vec<Box<dyn ToSql + Sync>> = params
-            .iter()
-            .zip(stmt.params())
-            .map(|(v, t)| bind(v, t))
-            .collect();
-        let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
-        let rows = self.client.query(&stmt, &refs);
+        let bound = bind_all(params, stmt.params());
+        let rows = self.client.query(&stmt, &refs(&bound));
         let rows = rows.map_err(self.err(sql))?;
         let out: Result<Vec<Vec<Val>>, postgres::Error> = rows
             .iter()
@@ -243,10 +235,7 @@ impl Backend for Postgres {
         let writer = self.client.copy_in(&sql).map_err(err)?;
         let mut w = BinaryCopyInWriter::new(writer, &types);
         for row in rows {
-            let bound: Vec<Box<dyn ToSql + Sync>> =
-                row.iter().zip(&types).map(|(v, t)| bind(v, t)).collect();
-            let refs: Vec<&(dyn ToSql + Sync)> = bound.iter().map(|b| b.as_ref()).collect();
-            w.write(&refs).map_err(err)?;
+            w.write(&refs(&bind_all(row, &types))).map_err(err)?;
         }
         w.finish().map_err(err)?;
         Ok(())

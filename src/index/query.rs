@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::backend::{Backend, Val};
+use super::backend::{count, Backend, Val};
 use super::schema::{self, SCHEMA_VERSION};
 use super::update::{read_state, schema_version, IndexState};
 use super::IndexError;
@@ -202,16 +202,6 @@ impl<'a> Reader<'a> {
         &self.state
     }
 
-    fn count(&mut self, sql: &str) -> Result<u64, IndexError> {
-        Ok(self
-            .db
-            .query(sql, &[])?
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Val::int)
-            .unwrap_or(0) as u64)
-    }
-
     /// Runs per schema version, and how many are below `latest`.
     pub fn versions(&mut self, latest: Version) -> Result<VersionCounts, IndexError> {
         let mut versions = BTreeMap::new();
@@ -231,8 +221,8 @@ impl<'a> Reader<'a> {
             total,
             versions,
             pending,
-            invalid: self.count(schema::COUNT_INVALID)?,
-            legacy_duplicates: self.count(schema::COUNT_LEGACY)?,
+            invalid: count(self.db, schema::COUNT_INVALID)?,
+            legacy_duplicates: count(self.db, schema::COUNT_LEGACY)?,
         })
     }
 
@@ -244,18 +234,28 @@ impl<'a> Reader<'a> {
         limit: usize,
     ) -> Result<RunsPage, IndexError> {
         let limit = limit.max(1);
-        let params = [
-            Val::from(filter.job_id.clone()),
-            Val::from(filter.schema_version.clone()),
-            Val::from(filter.status.clone()),
-            Val::from(filter.last_batch.clone()),
-            Val::from(after.map(|c| c.job_id.clone())),
-            Val::from(after.map(|c| c.run_id.clone())),
-            Val::from(limit + 1),
-        ];
+        let mut columns = Vec::new();
+        let mut params = Vec::new();
+        for (column, value) in [
+            ("job_id", &filter.job_id),
+            ("schema_version", &filter.schema_version),
+            ("status", &filter.status),
+            ("last_batch", &filter.last_batch),
+        ] {
+            if let Some(v) = value {
+                columns.push(column);
+                params.push(Val::from(v));
+            }
+        }
+        if let Some(c) = after {
+            params.push(Val::from(&c.job_id));
+            params.push(Val::from(&c.run_id));
+        }
+        params.push(Val::from(limit + 1));
+        let sql = schema::runs_filtered(&columns, after.is_some());
         let mut runs: Vec<RunRecord> = self
             .db
-            .query(&schema::runs_filtered(), &params)?
+            .query(&sql, &params)?
             .iter()
             .map(|r| run_record(r, false))
             .collect();

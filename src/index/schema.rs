@@ -200,11 +200,20 @@ pub fn delete_paths(table: &str, n: usize) -> String {
 /// The indexed run of each of `n` keys: `(job_id, run_id, path, blob_id)`; parameters are
 /// `job_id, run_id` pairs.
 pub fn winners_of(n: usize) -> String {
+    // A join on a VALUES list (its columns are column1, column2 in both dialects): SQLite
+    // plans a row-value IN (VALUES ...) as a scan of the table, the join as key lookups.
     let values: Vec<String> = (0..n)
-        .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+        .map(|i| {
+            format!(
+                "(CAST(${} AS TEXT), CAST(${} AS TEXT))",
+                2 * i + 1,
+                2 * i + 2
+            )
+        })
         .collect();
     format!(
-        "SELECT job_id, run_id, path, blob_id FROM run_index WHERE (job_id, run_id) IN (VALUES {})",
+        "SELECT r.job_id, r.run_id, r.path, r.blob_id FROM (VALUES {}) AS k \
+         JOIN run_index r ON r.job_id = k.column1 AND r.run_id = k.column2",
         values.join(", ")
     )
 }
@@ -246,17 +255,28 @@ pub const VERSION_COUNTS: &str =
 pub const RUN_FIELDS: &str = "job_id, run_id, job_ref, job_type, status, inputs_hash, \
      artifact_dir, schema_version, path, blob_id, last_batch, indexed_at";
 
-/// Runs matching optional filters, in `(job_id, run_id)` order, after an optional cursor:
-/// `$1` job, `$2` version, `$3` status, `$4` batch, `$5`/`$6` cursor, `$7` limit.
-pub fn runs_filtered() -> String {
+/// Runs matching the filters given (`column = $n` each), in `(job_id, run_id)` order, after
+/// a cursor when `after`, at most `$last` rows. Only the filters given are in the text, so
+/// each database can use its indexes (the primary key for a job's runs).
+pub fn runs_filtered(columns: &[&str], after: bool) -> String {
+    let mut conds: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect();
+    let mut n = columns.len();
+    if after {
+        conds.push(format!("(job_id, run_id) > (${}, ${})", n + 1, n + 2));
+        n += 2;
+    }
+    let filter = if conds.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {}", conds.join(" AND "))
+    };
     format!(
-        "SELECT {RUN_FIELDS} FROM run_index \
-         WHERE (CAST($1 AS TEXT) IS NULL OR job_id = $1) \
-         AND (CAST($2 AS TEXT) IS NULL OR schema_version = $2) \
-         AND (CAST($3 AS TEXT) IS NULL OR status = $3) \
-         AND (CAST($4 AS TEXT) IS NULL OR last_batch = $4) \
-         AND (CAST($5 AS TEXT) IS NULL OR (job_id, run_id) > ($5, $6)) \
-         ORDER BY job_id, run_id LIMIT $7"
+        "SELECT {RUN_FIELDS} FROM run_index{filter} ORDER BY job_id, run_id LIMIT ${}",
+        n + 1
     )
 }
 
@@ -275,3 +295,26 @@ pub const BATCHES_ALL: &str = r#"SELECT "commit", kind, date, author, subject, t
 pub const BATCH_ONE: &str = r#"SELECT "commit", kind, date, author, subject, target, manifests, rolled_back_by, rollback_of FROM migration_batches WHERE "commit" = $1"#;
 pub const STEPS_ALL: &str = r#"SELECT "commit", from_version, to_version, count FROM batch_steps ORDER BY "commit", from_version, to_version"#;
 pub const STEPS_OF: &str = r#"SELECT "commit", from_version, to_version, count FROM batch_steps WHERE "commit" = $1 ORDER BY from_version, to_version"#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_number_their_parameters_in_order() {
+        assert_eq!(placeholders(3, 2), "$3, $4");
+        assert!(delete_paths("run_index", 2)
+            .ends_with("WHERE path IN ($1, $2) RETURNING job_id, run_id"));
+        assert!(winners_of(2).contains("(CAST($3 AS TEXT), CAST($4 AS TEXT))"));
+        let q = runs_filtered(&["job_id", "status"], true);
+        assert!(
+            q.ends_with(
+                "WHERE job_id = $1 AND status = $2 AND (job_id, run_id) > ($3, $4) ORDER BY job_id, run_id LIMIT $5"
+            ),
+            "{q}"
+        );
+        assert!(
+            runs_filtered(&[], false).ends_with("FROM run_index ORDER BY job_id, run_id LIMIT $1")
+        );
+    }
+}

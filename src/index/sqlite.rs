@@ -15,7 +15,6 @@ use super::{IndexError, DEFAULT_LOCK_WAIT};
 pub struct Sqlite {
     conn: Connection,
     path: PathBuf,
-    lock_wait: Duration,
 }
 
 impl Sqlite {
@@ -47,13 +46,7 @@ impl Sqlite {
         Ok(Sqlite {
             conn,
             path: path.to_path_buf(),
-            lock_wait: DEFAULT_LOCK_WAIT,
         })
-    }
-
-    /// How long [`Backend::begin_write`] waits for another writer.
-    pub fn set_lock_wait(&mut self, wait: Duration) {
-        self.lock_wait = wait;
     }
 
     fn err(&self, op: &str) -> impl FnOnce(rusqlite::Error) -> IndexError {
@@ -120,7 +113,7 @@ impl Backend for Sqlite {
                 Err(rusqlite::Error::SqliteFailure(f, _))
                     if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
                 {
-                    if start.elapsed() >= self.lock_wait {
+                    if start.elapsed() >= DEFAULT_LOCK_WAIT {
                         return Err(IndexError::Busy {
                             db: self.describe(),
                             waited: start.elapsed().as_secs(),

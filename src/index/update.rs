@@ -20,7 +20,7 @@ use git2::Oid;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::backend::{Backend, Val};
+use super::backend::{count, Backend, Val};
 use super::extract::{extract, rank, Extracted, Key, RunRow};
 use super::schema::{self, SCHEMA_VERSION};
 use super::{DbLocation, Index, IndexError};
@@ -510,14 +510,6 @@ fn update_locked(
             Val::from(indexed_at),
         ],
     )?;
-    let count = |db: &mut dyn Backend, sql: &str| -> Result<u64, IndexError> {
-        Ok(db
-            .query(sql, &[])?
-            .first()
-            .and_then(|r| r.first())
-            .and_then(Val::int)
-            .unwrap_or(0) as u64)
-    };
     let manifests = count(db, schema::COUNT_RUNS)?;
     let invalid = count(db, schema::COUNT_INVALID)?;
     let legacy = count(db, schema::COUNT_LEGACY)?;
