@@ -104,8 +104,14 @@ pub trait Backend {
         columns: &[(&str, ColType)],
         rows: &[Vec<Val>],
     ) -> Result<(), IndexError>;
-    /// Whether a table exists (the catalogues differ between backends).
-    fn table_exists(&mut self, table: &str) -> Result<bool, IndexError>;
+    /// The query that finds a table by name (`$1`) in this database's catalogue.
+    fn catalogue_query(&self) -> &'static str;
+
+    /// Whether a table exists.
+    fn table_exists(&mut self, table: &str) -> Result<bool, IndexError> {
+        let sql = self.catalogue_query();
+        Ok(!self.query(sql, &[Val::from(table)])?.is_empty())
+    }
 }
 
 /// The single integer a `SELECT count(*)` returns (0 when it returns nothing).

@@ -241,11 +241,7 @@ impl Backend for Postgres {
         Ok(())
     }
 
-    fn table_exists(&mut self, table: &str) -> Result<bool, IndexError> {
-        let rows = self.query(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1",
-            &[Val::from(table)],
-        )?;
-        Ok(!rows.is_empty())
+    fn catalogue_query(&self) -> &'static str {
+        super::schema::POSTGRES_TABLE_EXISTS
     }
 }

@@ -177,14 +177,7 @@ impl<'a> Reader<'a> {
     /// Opens the snapshot (inside the read transaction): refuses an index of another schema
     /// version and one that holds no commit yet.
     pub(crate) fn new(db: &'a mut dyn Backend) -> Result<Reader<'a>, IndexError> {
-        let found = schema_version(db)?.unwrap_or(0);
-        if found > SCHEMA_VERSION {
-            return Err(IndexError::NewerSchema {
-                db: db.describe(),
-                found,
-                known: SCHEMA_VERSION,
-            });
-        }
+        let found = schema_version(db)?;
         if found < SCHEMA_VERSION {
             return Err(IndexError::Stale {
                 db: db.describe(),

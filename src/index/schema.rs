@@ -154,6 +154,12 @@ pub const STEP_COLUMNS: &[(&str, ColType)] = &[
     ("count", Int),
 ];
 
+/// The one place the dialects must differ: where each keeps its list of tables.
+pub const SQLITE_TABLE_EXISTS: &str =
+    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1";
+pub const POSTGRES_TABLE_EXISTS: &str = "SELECT 1 FROM information_schema.tables \
+     WHERE table_schema = current_schema() AND table_name = $1";
+
 pub const SCHEMA_VERSION_GET: &str = "SELECT version FROM index_schema";
 pub const SCHEMA_VERSION_SET: &str = "UPDATE index_schema SET version = $1";
 pub const SCHEMA_VERSION_INIT: &str = "INSERT INTO index_schema (version) VALUES ($1)";

@@ -196,12 +196,8 @@ impl Backend for Sqlite {
         Ok(())
     }
 
-    fn table_exists(&mut self, table: &str) -> Result<bool, IndexError> {
-        let rows = self.query(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1",
-            &[Val::from(table)],
-        )?;
-        Ok(!rows.is_empty())
+    fn catalogue_query(&self) -> &'static str {
+        super::schema::SQLITE_TABLE_EXISTS
     }
 }
 

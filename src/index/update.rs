@@ -225,12 +225,23 @@ pub(crate) fn read_state(db: &mut dyn Backend) -> Result<Option<IndexState>, Ind
     }))
 }
 
-pub(crate) fn schema_version(db: &mut dyn Backend) -> Result<Option<i64>, IndexError> {
-    Ok(db
+/// The index's schema version (0 when the row is missing); an error for a newer one than
+/// this tool knows: its rows would be misread.
+pub(crate) fn schema_version(db: &mut dyn Backend) -> Result<i64, IndexError> {
+    let found = db
         .query(schema::SCHEMA_VERSION_GET, &[])?
         .first()
         .and_then(|r| r.first())
-        .and_then(Val::int))
+        .and_then(Val::int)
+        .unwrap_or(0);
+    if found > SCHEMA_VERSION {
+        return Err(IndexError::NewerSchema {
+            db: db.describe(),
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    Ok(found)
 }
 
 /// Makes sure the tables are there, at [`SCHEMA_VERSION`]: creates them, upgrades them, or
@@ -266,14 +277,7 @@ fn prepare_schema(db: &mut dyn Backend, rebuild: bool) -> Result<Option<String>,
         recreate(db)?;
         return Ok(Some("--rebuild".to_string()));
     }
-    let found = schema_version(db)?.unwrap_or(0);
-    if found > SCHEMA_VERSION {
-        return Err(IndexError::NewerSchema {
-            db: db.describe(),
-            found,
-            known: SCHEMA_VERSION,
-        });
-    }
+    let found = schema_version(db)?;
     let mut v = found;
     while v < SCHEMA_VERSION {
         match schema::UPGRADES.iter().find(|(from, _)| *from == v) {
