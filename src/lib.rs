@@ -12,7 +12,8 @@
 //!
 //! The library is usable without the CLI: open a [`git::Repo`], load a [`config::Config`],
 //! build a [`schema::Registry`] (the built-ins, plus any [`schema::Migration`] you
-//! implement), then call [`engine::plan`] or [`engine::apply`].
+//! implement), then call [`engine::plan`] or [`engine::apply`]. [`index::Index`] keeps every
+//! manifest and batch of a commit queryable in SQLite or PostgreSQL, rebuilt from git.
 
 pub mod config;
 pub mod engine;
