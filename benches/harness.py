@@ -17,12 +17,16 @@ where git has run since the files were written.
   rollback                 artifact-migrate rollback of the apply batch
   git revert               git revert --no-edit HEAD of the same batch
   verify                   artifact-migrate verify after apply
+  index full (SQLite)      artifact-migrate index: the first build, default SQLite file
+  index full (PostgreSQL)  the same into a fresh database of a throwaway PostgreSQL server
+  index after apply (..)   index after an apply of the whole corpus (the refresh is off for it)
+  index after 10 (..)      index after a commit that changes 10 manifests
 
 and the peak resident memory of each (GNU time). Ratios are what to compare: the machine is
 shared and noisy, absolute times drift. With --write the table goes into the given file
 (between the BEGIN/END markers), with the machine and the date.
 """
-import argparse, datetime, os, platform, re, shutil, subprocess, sys, time
+import argparse, datetime, glob, os, platform, re, shutil, socket, subprocess, sys, time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "bench")
@@ -51,6 +55,72 @@ def fresh(corpus, work, name):
     subprocess.run(["git", "-C", d, "update-index", "-q", "--refresh"], env=ENV)
     subprocess.run(["sync"], check=True)
     return d
+
+
+def pg_start(work):
+    """A throwaway PostgreSQL server from Debian's binaries (as the postgres user when root); returns (port, stop)."""
+    bins = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if not bins:
+        sys.exit("no PostgreSQL binaries under /usr/lib/postgresql: apt-get install postgresql, or pass --no-pg")
+    bindir = os.path.dirname(bins[-1])
+    d = os.path.join(work, "pg")
+    shutil.rmtree(d, ignore_errors=True)
+    os.makedirs(d)
+    pre = []
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "postgres:postgres", d], check=True)
+        pre = ["runuser", "-u", "postgres", "--"]
+    subprocess.run(pre + [os.path.join(bindir, "initdb"), "-D", os.path.join(d, "data"), "-U", "postgres", "-A", "trust",
+                          "-E", "UTF8", "--no-locale"], check=True, capture_output=True)
+    with socket.socket() as sk:
+        sk.bind(("127.0.0.1", 0))
+        port = sk.getsockname()[1]
+    ctl = pre + [os.path.join(bindir, "pg_ctl"), "-D", os.path.join(d, "data")]
+    subprocess.run(ctl + ["-o", f"-p {port} -k {d} -c listen_addresses=127.0.0.1", "-l", os.path.join(d, "log"), "-w", "start"],
+                   check=True, capture_output=True)
+
+    def stop():
+        subprocess.run(ctl + ["-m", "fast", "-w", "stop"], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
+    return port, stop
+
+
+def pg_database(port, name):
+    subprocess.run(["psql", "-X", "-q", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres",
+                    "-c", f"CREATE DATABASE {name}"], check=True)
+    return f"postgres://postgres@127.0.0.1:{port}/{name}"
+
+
+def change_ten(d):
+    """Commits a change to 10 manifests (a status edit), untimed."""
+    out = subprocess.run(["git", "-C", d, "ls-files", "artifacts/*/manifest.json"], capture_output=True, text=True, check=True)
+    paths = [p for p in out.stdout.splitlines() if "/inputs/" not in p][:10]
+    for p in paths:
+        f = os.path.join(d, p)
+        text = open(f, encoding="utf-8").read()
+        open(f, "w", encoding="utf-8").write(text.replace('"succeeded"', '"reviewed"', 1))
+    subprocess.run(["git", "-C", d, "commit", "-q", "-a", "-m", "review 10 runs"], check=True, env=ENV)
+
+
+def measure_index(corpus, work, pg_port):
+    """The index rows: full, after a whole-corpus apply, after a 10-manifest commit."""
+    r = {}
+    backends = [("SQLite", None)]
+    if pg_port:
+        backends.append(("PostgreSQL", pg_port))
+    for name, port in backends:
+        d = fresh(corpus, work, "index")
+        db = ["--db", pg_database(port, f"bench_{int(time.time() * 1000)}")] if port else []
+        r[f"index full ({name})"] = run([BIN, "-C", d, "-q", "index"] + db)
+        # The refresh after apply would do the incremental update inside apply: measure it alone.
+        with open(os.path.join(d, ".artifact-migrate.toml"), "w") as f:
+            f.write("[index]\nupdate_after_commit = false\n")
+        run([BIN, "-C", d, "-q", "apply"])
+        r[f"index after apply ({name})"] = run([BIN, "-C", d, "-q", "index"] + db)
+        change_ten(d)
+        r[f"index after 10 ({name})"] = run([BIN, "-C", d, "-q", "index"] + db)
+        shutil.rmtree(d, ignore_errors=True)
+    return r
 
 
 def measure(corpus, work):
@@ -93,7 +163,14 @@ def table(results, n, runs):
         ("floor", None, ""),
         ("seed + git", None, ""),
         ("git revert", None, ""),
+        ("index full (SQLite)", "status", "≤ 2× status"),
+        ("index full (PostgreSQL)", "status", ""),
+        ("index after apply (SQLite)", None, ""),
+        ("index after apply (PostgreSQL)", None, ""),
+        ("index after 10 (SQLite)", None, "≤ 0.3 s"),
+        ("index after 10 (PostgreSQL)", None, ""),
     ]
+    rows = [row for row in rows if row[0] in med]
     out = [f"| measured ({n:,} manifests, median of {runs}) | seconds | peak memory | ratio | target |", "|---|---:|---:|---|---|"]
     for k, ref, target in rows:
         ratio = ""
@@ -110,6 +187,8 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--write", default=None)
+    ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL rows")
+    ap.add_argument("--only-index", action="store_true", help="only the index rows (and status, their reference)")
     a = ap.parse_args()
     if not os.path.exists(os.path.join(SHARED, "gen_corpus.py")):
         sys.exit(f"the peers are expected in {SHARED} (the shared/ folder beside the project)")
@@ -124,21 +203,32 @@ def main():
         shutil.rmtree(corpus, ignore_errors=True)
         subprocess.run([sys.executable, os.path.join(SHARED, "gen_corpus.py"), corpus, str(a.n)], check=True)
     results, trees = [], set()
-    for i in range(a.runs):
-        r, tree = measure(corpus, a.work)
-        results.append(r)
-        trees.add(tree)
-        print(f"run {i + 1}: " + ", ".join(f"{k} {v[0]:.2f}s" for k, v in r.items()), file=sys.stderr)
+    pg_port, pg_stop = pg_start(a.work) if not a.no_pg else (None, None)
+    try:
+        for i in range(a.runs):
+            if a.only_index:
+                r, tree = {"status": run([BIN, "-C", fresh(corpus, a.work, "status"), "-q", "status"])}, "-"
+                shutil.rmtree(os.path.join(a.work, "status"), ignore_errors=True)
+            else:
+                r, tree = measure(corpus, a.work)
+            r.update(measure_index(corpus, a.work, pg_port))
+            results.append(r)
+            trees.add(tree)
+            print(f"run {i + 1}: " + ", ".join(f"{k} {v[0]:.2f}s" for k, v in r.items()), file=sys.stderr)
+    finally:
+        if pg_stop:
+            pg_stop()
     t = table(results, a.n, a.runs)
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
     head = (f"Measured {datetime.date.today().isoformat()} on {os.cpu_count()} cores ({cpu}), "
             f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB, {platform.system()} {platform.release()}; "
-            f"`python3 benches/harness.py --n {a.n} --runs {a.runs}`. apply's tree: {', '.join(sorted(trees))}.")
+            f"`python3 benches/harness.py --n {a.n} --runs {a.runs}{' --only-index' if a.only_index else ''}{' --no-pg' if a.no_pg else ''}`. apply's tree: {', '.join(sorted(trees))}.")
     print(head + "\n\n" + t)
     if a.write:
         text = open(a.write).read()
-        block = f"<!-- BEGIN harness {a.n} -->\n{head}\n\n{t}\n<!-- END harness {a.n} -->"
-        pat = re.compile(rf"<!-- BEGIN harness {a.n} -->.*?<!-- END harness {a.n} -->", re.S)
+        tag = f"{a.n}{' index' if a.only_index else ''}"
+        block = f"<!-- BEGIN harness {tag} -->\n{head}\n\n{t}\n<!-- END harness {tag} -->"
+        pat = re.compile(rf"<!-- BEGIN harness {tag} -->.*?<!-- END harness {tag} -->", re.S)
         text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip() + "\n\n" + block + "\n"
         open(a.write, "w").write(text)
 

@@ -17,6 +17,28 @@ pub struct Config {
     pub protected: Vec<String>,
     /// Where runs live under the artifacts root; the first is the canonical layout.
     pub layouts: Layouts,
+    /// The `[index]` table: which database, and whether commits refresh it.
+    pub index: IndexConfig,
+}
+
+/// The `[index]` table of `.artifact-migrate.toml`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IndexConfig {
+    /// `index.db`: `sqlite:PATH` or `postgres://...` (default: the SQLite file in `.git`).
+    pub db: Option<String>,
+    /// `index.update_after_commit`: whether `apply`, `rollback`, `repair` and `relocate` bring an
+    /// existing index up to date after their commit lands (default true).
+    pub update_after_commit: bool,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            db: None,
+            update_after_commit: true,
+        }
+    }
 }
 
 impl Default for Config {
@@ -26,6 +48,7 @@ impl Default for Config {
             manifest_name: "manifest.json".into(),
             protected: DEFAULT_PROTECTED.iter().map(|s| s.to_string()).collect(),
             layouts: Layouts::default(),
+            index: IndexConfig::default(),
         }
     }
 }
@@ -38,6 +61,7 @@ struct ConfigFile {
     manifest_name: Option<String>,
     protected_fields: Option<Vec<String>>,
     layouts: Option<Vec<String>>,
+    index: Option<IndexConfig>,
 }
 
 /// A config file that cannot be used, naming the file.
@@ -133,6 +157,9 @@ impl Config {
         if let Some(layouts) = file.layouts {
             cfg.layouts = Layouts::new(&layouts).map_err(|e| err(e.into()))?;
         }
+        if let Some(index) = file.index {
+            cfg.index = index;
+        }
         Ok(cfg)
     }
 }
@@ -177,6 +204,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("must contain {job_id}"), "{e}");
+    }
+
+    #[test]
+    fn the_index_table_is_optional_and_strict() {
+        assert_eq!(Config::default().index, IndexConfig::default());
+        let c = Config::from_toml("[index]\nupdate_after_commit = false\n").unwrap();
+        assert_eq!(c.index.db, None);
+        assert!(!c.index.update_after_commit);
+        let c = Config::from_toml("[index]\ndb = \"postgres://am@db/idx\"\n").unwrap();
+        assert_eq!(c.index.db.as_deref(), Some("postgres://am@db/idx"));
+        assert!(c.index.update_after_commit);
+        assert!(Config::from_toml("[index]\nurl = \"x\"\n").is_err());
     }
 
     #[test]

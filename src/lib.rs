@@ -15,6 +15,8 @@
 //! implement), then call [`engine::plan`] or [`engine::apply`]; [`engine::preview()`] shows
 //! one committed manifest at a version without writing anything. Every error says what
 //! kind it is ([`error::ErrorKind`]: the CLI's exit code, a server's HTTP status).
+//! [`index::Index`] keeps every manifest and batch of a commit queryable in SQLite or
+//! PostgreSQL, rebuilt from git.
 
 pub mod config;
 pub mod engine;
@@ -22,6 +24,7 @@ pub mod error;
 pub mod fault;
 pub mod git;
 pub mod ids;
+pub mod index;
 pub mod interrupt;
 pub mod layout;
 pub mod manifest;

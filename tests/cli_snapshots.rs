@@ -738,7 +738,7 @@ fn a_malformed_config_names_its_file() {
       |
     1 | artifact_root = 1
       | ^^^^^^^^^^^^^
-    unknown field `artifact_root`, expected one of `artifacts_root`, `manifest_name`, `protected_fields`, `layouts`; see docs/cli.md for the keys
+    unknown field `artifact_root`, expected one of `artifacts_root`, `manifest_name`, `protected_fields`, `layouts`, `index`; see docs/cli.md for the keys
     [exit status: 2]
     ");
     let run = repo.cli(["status", "--json"]);
@@ -835,4 +835,42 @@ fn relocate() {
     compare the two copies, keep one (git rm -r the other), commit, then run again
     [exit status: 3]
     ");
+}
+
+#[test]
+fn index_and_runs() {
+    let repo = TestRepo::with_samples();
+    assert_snapshot!(repo.transcript(["index"]), @"
+    indexed 8fe09ee1a3b8 (refs/heads/main) in sqlite:[REPO]/.git/artifact-migrate/index.sqlite: built from nothing (a new index)
+      3 run(s), 0 invalid, 0 legacy duplicate(s), 0 batch(es)
+      read 3, unchanged 0, removed 0
+    ------- stderr -------
+    [exit status: 0]
+    ");
+    assert_snapshot!(repo.transcript(["runs", "--version", "1.0.0"]), @"
+    JOB               RUN                                   VERSION  STATUS     LAST BATCH  PATH
+    spring-launch-01  5d1e2c7a-0b3f-4a8e-9c61-2f7d8e4b1a90  1.0.0    succeeded  -           artifacts/spring-launch-01/5d1e2c7a-0b3f-4a8e-9c61-2f7d8e4b1a90/manifest.json
+    1 run(s) at 8fe09ee1a3b8
+    ------- stderr -------
+    [exit status: 0]
+    ");
+    assert_snapshot!(repo.transcript(["apply", "-q"]), @"
+    committed 033fc48d0505 on refs/heads/main: 2 manifest(s) migrated to 1.2.0, 1 already current
+    ------- stderr -------
+    [exit status: 0]
+    ");
+    assert_snapshot!(repo.transcript(["runs"]), @"
+    JOB               RUN                                   VERSION  STATUS     LAST BATCH    PATH
+    spring-launch-01  0d5c1a9e3b7f4e2a8c6d1b0f9e8a7c65      1.2.0    succeeded  -             artifacts/spring-launch-01/0d5c1a9e3b7f4e2a8c6d1b0f9e8a7c65/manifest.json
+    spring-launch-01  5d1e2c7a-0b3f-4a8e-9c61-2f7d8e4b1a90  1.2.0    succeeded  033fc48d0505  artifacts/spring-launch-01/5d1e2c7a-0b3f-4a8e-9c61-2f7d8e4b1a90/manifest.json
+    spring-launch-01  7492b68c4e13bb143e5f50cdd0993926      1.2.0    succeeded  033fc48d0505  artifacts/spring-launch-01/7492b68c4e13bb143e5f50cdd0993926/manifest.json
+    3 run(s) at 033fc48d0505
+    ------- stderr -------
+    [exit status: 0]
+    ");
+    assert_snapshot!(repo.transcript(["index", "--db", "mysql://nope"]), @r#"
+    ------- stderr -------
+    error: "mysql://nope" is not a database URL: use sqlite:PATH or postgres://USER@HOST:PORT/DATABASE
+    [exit status: 2]
+    "#);
 }

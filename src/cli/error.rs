@@ -11,6 +11,7 @@ use artifact_migrate::engine::relocate::RelocateError;
 use artifact_migrate::engine::{EngineError, PreviewError};
 use artifact_migrate::error::ErrorKind;
 use artifact_migrate::git::GitError;
+use artifact_migrate::index::IndexError;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -136,7 +137,8 @@ from_library_error!(
     EngineError,
     ConfigError,
     PreviewError,
-    RelocateError
+    RelocateError,
+    IndexError
 );
 
 impl From<RootError> for CommandError {

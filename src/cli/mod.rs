@@ -6,6 +6,7 @@ pub mod completions;
 pub mod demo;
 pub mod error;
 pub mod hook;
+pub mod index;
 pub mod log;
 pub mod man;
 pub mod migrations;
@@ -16,6 +17,7 @@ pub mod progress;
 pub mod relocate;
 pub mod repair;
 pub mod rollback;
+pub mod runs;
 pub mod show;
 pub mod status;
 pub mod validate;
@@ -96,6 +98,10 @@ pub enum Command {
     Hook(hook::Args),
     /// Scaffold a declarative migration file FROM-TO.toml, with every kind of op in comments.
     New(new::Args),
+    /// Bring the SQLite (default) or PostgreSQL index of every manifest and batch up to date.
+    Index(index::Args),
+    /// Runs answered from the index (brought up to date with HEAD first).
+    Runs(runs::Args),
     /// Build a sample artifacts repository and walk through the main job on it.
     Demo(demo::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -235,6 +241,8 @@ pub fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Validate(a) => validate::run(&ctx, a),
         Command::Hook(a) => hook::run(&ctx, a),
         Command::New(a) => new::run(&ctx, a),
+        Command::Index(a) => index::run(&ctx, a),
+        Command::Runs(a) => runs::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Man(a) => man::run(&ctx, a),

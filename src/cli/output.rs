@@ -206,6 +206,13 @@ impl Ui {
         }
     }
 
+    /// A warning about something that happened after the report was printed (with `--json`
+    /// too, on stderr: the report cannot carry it any more). Shown even with `-q`.
+    pub fn late_warning(&self, text: impl fmt::Display) {
+        let p = Painter::new(self.colors.stderr);
+        write_err(&format!("{} {text}\n", p.paint(Style::Warning, "warning:")));
+    }
+
     /// One `error: PATH: REASON` line per failed manifest, on stderr (text mode only: with
     /// `--json` the failures are in the report). Shown even with `-q`: they are the result.
     pub fn failures(&self, failed: &[Failure]) {

@@ -68,6 +68,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     ctx.ui.failures(report.failed);
     ctx.ui
         .report(&report, |out, p| print_human(out, p, &report))?;
+    crate::cli::index::after_commit(ctx, &repo, &cfg, &report.branch, r.commit);
     CommandError::failed_if(!report.failed.is_empty())
 }
 

@@ -33,6 +33,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, cfg, _) = ctx.open()?;
     let bars = Bars::new(ctx.ui.progress_enabled());
     let r = accept(&repo, &cfg, &args.accept, args.branch.as_deref(), &bars)?;
+    let refname = repo.target(args.branch.as_deref()).map(|t| t.refname);
     let report = RepairJson {
         commit: r.commit,
         accepted: r.step,
@@ -40,7 +41,11 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         file: r.file,
     };
     ctx.ui
-        .report(&report, |out, p| print_human(out, p, &report))
+        .report(&report, |out, p| print_human(out, p, &report))?;
+    if let Ok(refname) = refname {
+        crate::cli::index::after_commit(ctx, &repo, &cfg, &refname, Some(r.commit));
+    }
+    Ok(())
 }
 
 fn print_human(out: &mut String, p: Painter, r: &RepairJson) -> fmt::Result {

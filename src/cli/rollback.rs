@@ -56,7 +56,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         relocated: r.relocated,
     };
     ctx.ui
-        .report(&report, |out, p| print_human(out, p, &report))
+        .report(&report, |out, p| print_human(out, p, &report))?;
+    crate::cli::index::after_commit(ctx, &repo, &cfg, &report.branch, Some(r.commit));
+    Ok(())
 }
 
 fn print_human(out: &mut String, p: Painter, r: &RollbackJson) -> fmt::Result {

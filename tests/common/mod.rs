@@ -219,6 +219,7 @@ pub fn isolate(cmd: &mut StdCommand, home: &Path) {
         "GIT_CONFIG_COUNT",
         "XDG_CONFIG_HOME",
         "RUST_BACKTRACE",
+        "DATABASE_URL",
     ] {
         cmd.env_remove(var);
     }

@@ -154,15 +154,24 @@ impl Spawned {
     /// Reads stderr until a line equal to `line` arrives (true) or stderr closes (false:
     /// the process ended without reaching it). Blocks on the pipe: no sleeping, no polling.
     pub fn wait_for_line(&mut self, line: &str) -> bool {
+        self.wait_until(|l| l == line)
+    }
+
+    /// Reads stderr until a line starting with `prefix` arrives (true) or stderr closes.
+    pub fn wait_for_prefix(&mut self, prefix: &str) -> bool {
+        self.wait_until(|l| l.starts_with(prefix))
+    }
+
+    fn wait_until(&mut self, hit: impl Fn(&str) -> bool) -> bool {
         loop {
             let mut buf = String::new();
             match self.stderr.read_line(&mut buf) {
                 Ok(0) | Err(_) => return false,
                 Ok(_) => {
                     let l = buf.trim_end_matches(['\n', '\r']).to_string();
-                    let hit = l == line;
+                    let found = hit(&l);
                     self.seen.push(l);
-                    if hit {
+                    if found {
                         return true;
                     }
                 }

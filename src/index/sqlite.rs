@@ -1,0 +1,215 @@
+//! The SQLite backend (rusqlite, SQLite bundled): one file, in WAL mode so readers keep
+//! seeing the last committed index while an update runs; a writer takes the database with
+//! `BEGIN IMMEDIATE`, so two updates never interleave.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, ErrorCode};
+
+use super::backend::{Backend, ColType, Val};
+use super::{IndexError, DEFAULT_LOCK_WAIT};
+
+/// An open SQLite index.
+pub struct Sqlite {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Sqlite {
+    /// Opens the file (creating it and its directory when `create`).
+    pub fn open(path: &Path, create: bool) -> Result<Sqlite, IndexError> {
+        let err = |message: String| IndexError::Open {
+            db: format!("sqlite:{}", path.display()),
+            message,
+        };
+        if create {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| err(format!("create {}: {e}", dir.display())))?;
+            }
+        }
+        let flags = if create {
+            rusqlite::OpenFlags::default()
+        } else {
+            rusqlite::OpenFlags::default() - rusqlite::OpenFlags::SQLITE_OPEN_CREATE
+        };
+        let conn = Connection::open_with_flags(path, flags).map_err(|e| err(e.to_string()))?;
+        // Each statement waits a little for a lock; begin_write waits longer, in rounds.
+        conn.busy_timeout(Duration::from_millis(200))
+            .map_err(|e| err(e.to_string()))?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .map_err(|e| err(format!("{e} (is it a SQLite database?)")))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(|e| err(e.to_string()))?;
+        Ok(Sqlite {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, op: &str) -> impl FnOnce(rusqlite::Error) -> IndexError {
+        let db = self.describe();
+        let op = op.to_string();
+        move |e| IndexError::Database {
+            db,
+            op,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// `$1` → `?1`: the same numbered parameters in SQLite's spelling.
+fn sqlite_sql(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '$' && chars.peek().is_some_and(|n| n.is_ascii_digit()) {
+            out.push('?');
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl rusqlite::ToSql for Val {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self {
+            Val::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Val::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Val::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+fn read_row(row: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<Val>> {
+    (0..n)
+        .map(|i| {
+            Ok(match row.get_ref(i)? {
+                ValueRef::Null => Val::Null,
+                ValueRef::Integer(v) => Val::Int(v),
+                ValueRef::Real(f) => Val::Text(f.to_string()),
+                ValueRef::Text(t) | ValueRef::Blob(t) => {
+                    Val::Text(String::from_utf8_lossy(t).into_owned())
+                }
+            })
+        })
+        .collect()
+}
+
+impl Backend for Sqlite {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path.display())
+    }
+
+    fn begin_write(&mut self, waiting: &mut dyn FnMut()) -> Result<(), IndexError> {
+        let start = Instant::now();
+        let mut told = false;
+        loop {
+            match self.conn.execute_batch("BEGIN IMMEDIATE") {
+                Ok(()) => return Ok(()),
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if matches!(f.code, ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) =>
+                {
+                    if start.elapsed() >= DEFAULT_LOCK_WAIT {
+                        return Err(IndexError::Busy {
+                            db: self.describe(),
+                            waited: start.elapsed().as_secs(),
+                        });
+                    }
+                    if !told {
+                        waiting();
+                        told = true;
+                    }
+                }
+                Err(e) => return Err(self.err("begin an update")(e)),
+            }
+        }
+    }
+
+    fn begin_read(&mut self) -> Result<(), IndexError> {
+        self.conn
+            .execute_batch("BEGIN DEFERRED")
+            .map_err(self.err("begin a read"))
+    }
+
+    fn commit(&mut self) -> Result<(), IndexError> {
+        self.conn
+            .execute_batch("COMMIT")
+            .map_err(self.err("commit"))
+    }
+
+    fn rollback(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), IndexError> {
+        self.conn
+            .execute_batch(&sqlite_sql(sql))
+            .map_err(self.err("create the tables"))
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, IndexError> {
+        let sql = sqlite_sql(sql);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err(&sql))?;
+        stmt.execute(rusqlite::params_from_iter(params.iter()))
+            .map(|n| n as u64)
+            .map_err(self.err(&sql))
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Vec<Val>>, IndexError> {
+        let sql = sqlite_sql(sql);
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(self.err(&sql))?;
+        let n = stmt.column_count();
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                read_row(r, n)
+            })
+            .map_err(self.err(&sql))?;
+        rows.collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(self.err(&sql))
+    }
+
+    fn insert_rows(
+        &mut self,
+        table: &str,
+        columns: &[(&str, ColType)],
+        rows: &[Vec<Val>],
+    ) -> Result<(), IndexError> {
+        let names: Vec<&str> = columns.iter().map(|(n, _)| *n).collect();
+        let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES ({})",
+            names.join(", "),
+            marks.join(", ")
+        );
+        let err = self.err(&format!("write {table}"));
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(err)?;
+        for row in rows {
+            stmt.execute(rusqlite::params_from_iter(row.iter()))
+                .map_err(self.err(&format!("write {table}")))?;
+        }
+        Ok(())
+    }
+
+    fn catalogue_query(&self) -> &'static str {
+        super::schema::SQLITE_TABLE_EXISTS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbered_parameters_keep_their_numbers() {
+        assert_eq!(
+            sqlite_sql("a = $1 AND ($2 IS NULL OR b = $2) AND c = '$x'"),
+            "a = ?1 AND (?2 IS NULL OR b = ?2) AND c = '$x'"
+        );
+    }
+}
