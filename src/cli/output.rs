@@ -290,6 +290,31 @@ pub fn print_path_line(
     writeln!(out, "{label} {}{rest}", p.paint(Style::Path, path))
 }
 
+/// What a dry run would commit: `COMMAND would commit on BRANCH (base ID):` and the
+/// commit message, indented.
+pub fn print_would_commit(
+    out: &mut String,
+    p: Painter,
+    command: &str,
+    branch: &str,
+    base: &artifact_migrate::ids::CommitId,
+    message: &str,
+) -> fmt::Result {
+    writeln!(
+        out,
+        "\n{command} would commit on {branch} (base {}):\n",
+        p.paint(Style::Commit, base.short())
+    )?;
+    for line in message.lines() {
+        if line.is_empty() {
+            writeln!(out)?;
+        } else {
+            writeln!(out, "    {line}")?;
+        }
+    }
+    Ok(())
+}
+
 /// The working-tree files a run left alone because they changed meanwhile (HEAD has the
 /// `what` version: migrated, restored).
 pub fn print_skipped(out: &mut String, p: Painter, skipped: &[String], what: &str) -> fmt::Result {

@@ -10,7 +10,7 @@ use artifact_migrate::git::scan::RunPair;
 use artifact_migrate::ids::CommitId;
 use artifact_migrate::schema::Version;
 
-use crate::cli::output::{Painter, Style};
+use crate::cli::output::{print_would_commit, Painter, Style};
 use crate::cli::progress::Bars;
 use crate::cli::{parse_version, CommandError, Ctx};
 
@@ -162,19 +162,7 @@ fn print_human(out: &mut String, p: Painter, r: &PlanReport) -> fmt::Result {
         }
     }
     if !r.migrate.is_empty() {
-        writeln!(
-            out,
-            "\napply would commit on {} (base {}):\n",
-            r.branch,
-            p.paint(Style::Commit, r.base.short())
-        )?;
-        for line in r.message.lines() {
-            if line.is_empty() {
-                writeln!(out)?;
-            } else {
-                writeln!(out, "    {line}")?;
-            }
-        }
+        print_would_commit(out, p, "apply", &r.branch, &r.base, &r.message)?;
     }
     if !r.failed.is_empty() {
         writeln!(

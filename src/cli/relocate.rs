@@ -9,7 +9,7 @@ use artifact_migrate::engine::Failure;
 use artifact_migrate::git::scan::RunPair;
 use artifact_migrate::ids::CommitId;
 
-use crate::cli::output::{print_skipped, Painter, Style};
+use crate::cli::output::{print_skipped, print_would_commit, Painter, Style};
 use crate::cli::progress::Bars;
 use crate::cli::{CommandError, Ctx};
 
@@ -118,21 +118,7 @@ fn print_human(out: &mut String, p: Painter, r: &RelocateJson<'_>) -> fmt::Resul
             r.failed.len(),
             r.moves.len()
         )?,
-        None => {
-            writeln!(
-                out,
-                "\nrelocate would commit on {} (base {}):\n",
-                r.branch,
-                p.paint(Style::Commit, r.base.short())
-            )?;
-            for line in r.message.lines() {
-                if line.is_empty() {
-                    writeln!(out)?;
-                } else {
-                    writeln!(out, "    {line}")?;
-                }
-            }
-        }
+        None => print_would_commit(out, p, "relocate", &r.branch, &r.base, &r.message)?,
     }
     print_skipped(out, p, &r.skipped, "relocated")
 }

@@ -62,23 +62,25 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
 }
 
 fn print_human(out: &mut String, p: Painter, r: &RollbackJson) -> fmt::Result {
-    match r.relocated {
-        Some(n) => writeln!(
-            out,
-            "committed {} on {}: rolled back relocation {}, {n} run(s) back in their old place, {} path(s) restored byte for byte",
-            p.paint(Style::Commit, r.commit.short()),
-            r.branch,
-            p.paint(Style::Commit, r.reverted.short()),
-            r.restored
-        )?,
-        None => writeln!(
-            out,
-            "committed {} on {}: rolled back batch {}, {} manifest(s) restored byte for byte",
-            p.paint(Style::Commit, r.commit.short()),
-            r.branch,
-            p.paint(Style::Commit, r.reverted.short()),
-            r.restored
-        )?,
-    }
+    let (what, moved) = match r.relocated {
+        Some(n) => (
+            "relocation",
+            format!("{n} run(s) back in their old place, "),
+        ),
+        None => ("batch", String::new()),
+    };
+    let restored = if r.relocated.is_some() {
+        "path(s)"
+    } else {
+        "manifest(s)"
+    };
+    writeln!(
+        out,
+        "committed {} on {}: rolled back {what} {}, {moved}{} {restored} restored byte for byte",
+        p.paint(Style::Commit, r.commit.short()),
+        r.branch,
+        p.paint(Style::Commit, r.reverted.short()),
+        r.restored
+    )?;
     print_skipped(out, p, &r.skipped, "restored")
 }
