@@ -338,3 +338,172 @@ fn a_full_disk_while_writing_a_large_index_names_the_cause() {
     assert_eq!(v.porcelain(), "");
     assert_fsck_clean(&v);
 }
+
+// The index (issue 14, round 2). The index is a cache of the files (SPEC §4.5): a fault
+// while it is brought up to date leaves the last one it committed, whole and readable, an
+// error names the cause in the system's words and the database file, and the next `index`
+// finishes the job. `sqlite3` is the referee of what the database holds.
+
+/// What `sqlite3` reads from the index: its commit, then one line per run.
+fn index_rows(repo: &TestRepo) -> Option<String> {
+    let db = repo.git_dir().join("artifact-migrate/index.sqlite");
+    let out = Command::new("sqlite3")
+        .arg(&db)
+        .arg(
+            "PRAGMA integrity_check; SELECT \"commit\" FROM index_state; \
+             SELECT job_id, run_id, schema_version, path, blob_id FROM run_index ORDER BY 1, 2;",
+        )
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "sqlite3 reads {}: {}",
+        db.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// An index of the five runs at their 1.1.0 commit, and the applied batch above it
+/// (`index.update_after_commit` had no index to update).
+fn indexed_one_batch_behind(parent: &Path) -> TestRepo {
+    let v = five_runs_in(parent);
+    v.cli(["apply"]).expect_code(0);
+    v.cli(["index", "--rev", "HEAD~1"]).expect_code(0);
+    v
+}
+
+fn index_fault_case(fault: Fault, point: Option<&str>, args: &[&str]) {
+    let name = format!("{args:?} with {fault:?} at {point:?}");
+    let Some(tmpfs) = Tmpfs::mount(&name) else {
+        return;
+    };
+    if Command::new("sqlite3").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: {name} not run: the sqlite3 client is not installed");
+        return;
+    }
+    let v = indexed_one_batch_behind(tmpfs.path());
+    let head = v.head();
+    let before = index_rows(&v).expect("sqlite3 ran");
+    let run = run_with(&v, &tmpfs, fault, point, args);
+    run.expect_code(2);
+    let lines: Vec<&str> = run
+        .stderr_lines()
+        .into_iter()
+        .filter(|l| !l.starts_with("paused: "))
+        .collect();
+    assert!(
+        lines.len() == 1 && lines[0].starts_with("error: "),
+        "{name}: one error line:\n{run}"
+    );
+    let err = lines[0];
+    assert!(err.contains(fault.cause()), "{name}: the cause:\n{run}");
+    assert!(err.contains("index.sqlite"), "{name}: the database:\n{run}");
+    assert!(!err.contains("disk I/O error:"), "{name}:\n{run}");
+    // What the index committed last is still there, whole; the repository is untouched.
+    fault.mend(&tmpfs, &v);
+    assert_eq!(index_rows(&v).as_deref(), Some(before.as_str()), "{name}");
+    assert_eq!(v.head(), head, "{name}: HEAD");
+    assert_eq!(v.porcelain(), "", "{name}");
+    // The next `index` finishes the job, and equals an index built from nothing.
+    let done = v.cli(["index", "--json"]);
+    done.expect_code(0);
+    let report = done.json();
+    assert_eq!(report["commit"], head.as_str(), "{name}: {done}");
+    assert_eq!(
+        report["read"], 5,
+        "{name}: only the batch's manifests: {done}"
+    );
+    let reference = v.copy();
+    reference.cli(["index", "--rebuild"]).expect_code(0);
+    assert_eq!(index_rows(&v), index_rows(&reference), "{name}");
+}
+
+#[test]
+fn index_disk_full_from_the_start() {
+    index_fault_case(Full, None, &["index"]);
+}
+
+#[test]
+fn index_disk_full_while_writing_rows() {
+    index_fault_case(Full, Some("index-locked"), &["index"]);
+}
+
+#[test]
+fn index_disk_full_at_its_commit() {
+    index_fault_case(Full, Some("index-before-commit"), &["index"]);
+}
+
+/// From the start: the kernel refuses to remount a file system read-only while a process
+/// holds a file open for writing, as the paused update holds the database.
+#[test]
+fn index_read_only_file_system() {
+    index_fault_case(ReadOnly, None, &["index"]);
+}
+
+#[test]
+fn index_database_file_unwritable() {
+    index_fault_case(
+        Immutable(".git/artifact-migrate/index.sqlite"),
+        None,
+        &["index"],
+    );
+}
+
+/// `apply` refreshes an existing index after it commits (`index.update_after_commit`): a
+/// fault there does not undo the batch. The batch landed whole, the command says so with
+/// a warning naming the cause and what to run, and exits 0; the next `index` catches up.
+#[test]
+fn apply_lands_when_the_index_refresh_hits_a_full_disk() {
+    let name = "apply_lands_when_the_index_refresh_hits_a_full_disk";
+    let Some(tmpfs) = Tmpfs::mount(name) else {
+        return;
+    };
+    let v = five_runs_in(tmpfs.path());
+    v.cli(["index"]).expect_code(0);
+    let reference = v.copy();
+    reference.cli(["apply"]).expect_code(0);
+    let run = run_with(&v, &tmpfs, Full, Some("index-locked"), &["apply"]);
+    run.expect_code(0);
+    let warning = run
+        .stderr_lines()
+        .into_iter()
+        .find(|l| l.starts_with("warning: "))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        warning.contains("the commit landed, but the index was not brought up to date")
+            && warning.contains("No space left on device")
+            && warning.contains("index.sqlite")
+            && warning.ends_with("run `artifact-migrate index`"),
+        "{run}"
+    );
+    tmpfs.unfill();
+    assert_eq!(v.head(), reference.head());
+    assert_eq!(v.porcelain(), "");
+    assert_fsck_clean(&v);
+    let done = v.cli(["index", "--json"]);
+    done.expect_code(0);
+    assert_eq!(done.json()["read"], 5, "{done}");
+}
+
+/// A reader of an index that is already up to date (`index`, `runs`, the server) writes
+/// nothing, so an unwritable database file does not stop it.
+#[test]
+fn an_up_to_date_index_is_read_without_writing() {
+    let name = "an_up_to_date_index_is_read_without_writing";
+    let Some(tmpfs) = Tmpfs::mount(name) else {
+        return;
+    };
+    let v = five_runs_in(tmpfs.path());
+    v.cli(["index"]).expect_code(0);
+    let fault = Immutable(".git/artifact-migrate/index.sqlite");
+    fault.inject(&tmpfs, &v);
+    let again = v.cli(["index", "--json"]);
+    let runs = v.cli(["runs", "--json"]);
+    fault.mend(&tmpfs, &v);
+    again.expect_code(0);
+    assert_eq!(again.json()["mode"], "unchanged", "{again}");
+    assert_eq!(again.json()["read"], 0, "{again}");
+    runs.expect_code(0);
+}

@@ -35,30 +35,97 @@ impl Sqlite {
         } else {
             rusqlite::OpenFlags::default() - rusqlite::OpenFlags::SQLITE_OPEN_CREATE
         };
+        if create && !path.exists() {
+            // SQLite would say only "unable to open database file"; the system says why.
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)
+                .map_err(|e| err(format!("create {}: {e}", path.display())))?;
+        }
         let conn = Connection::open_with_flags(path, flags).map_err(|e| err(e.to_string()))?;
         // Each statement waits a little for a lock; begin_write waits longer, in rounds.
         conn.busy_timeout(Duration::from_millis(200))
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(in_words(&conn, path, &e)))?;
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
-            .map_err(|e| err(format!("{e} (is it a SQLite database?)")))?;
+            .map_err(|e| {
+                let hint = if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
+                    " (is it a SQLite database?)"
+                } else {
+                    ""
+                };
+                err(format!("{}{hint}", in_words(&conn, path, &e)))
+            })?;
         conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(in_words(&conn, path, &e)))?;
         Ok(Sqlite {
             conn,
             path: path.to_path_buf(),
         })
     }
 
-    fn err(&self, op: &str) -> impl FnOnce(rusqlite::Error) -> IndexError {
+    fn err<'a>(&'a self, op: &str) -> impl FnOnce(rusqlite::Error) -> IndexError + 'a {
         let db = self.describe();
         let op = op.to_string();
         move |e| IndexError::Database {
             db,
             op,
-            message: e.to_string(),
+            message: in_words(&self.conn, &self.path, &e),
         }
     }
 }
+
+/// SQLite's message, led by the operating system's own words where the file system is to
+/// blame: SQLite says "disk I/O error" or "database or disk is full" where the system said
+/// "No space left on device", and "attempt to write a readonly database" for a read-only
+/// file system or an immutable file.
+fn in_words(conn: &Connection, path: &Path, e: &rusqlite::Error) -> String {
+    let sqlite = e.to_string();
+    let code = e.sqlite_error_code();
+    if !matches!(
+        code,
+        Some(
+            ErrorCode::DiskFull
+                | ErrorCode::SystemIoFailure
+                | ErrorCode::ReadOnly
+                | ErrorCode::CannotOpen
+                | ErrorCode::PermissionDenied
+        )
+    ) {
+        return sqlite;
+    }
+    let system = if matches!(
+        code,
+        Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied)
+    ) {
+        // SQLite fell back to reading when it could not open the file for writing, or
+        // could not make its -wal and -shm files beside it (where the number it saved
+        // names the side file, "No such file or directory"): ask the system about the
+        // database file itself.
+        std::fs::OpenOptions::new().append(true).open(path).err()
+    } else {
+        None
+    };
+    // SAFETY: the handle is the connection's own, open for as long as `conn` lives, and
+    // sqlite3_system_errno only reads the error number SQLite saved on it.
+    let errno = unsafe { rusqlite::ffi::sqlite3_system_errno(conn.handle()) };
+    let system = system.or(if errno != 0 {
+        Some(std::io::Error::from_raw_os_error(errno))
+    } else if code == Some(ErrorCode::DiskFull) {
+        // A short write, which SQLite reports without an error number; no page limit is
+        // ever set on an index, so a full database is a full disk.
+        Some(std::io::Error::from_raw_os_error(ENOSPC))
+    } else {
+        None
+    });
+    match system {
+        Some(os) => format!("{os} (sqlite: {sqlite})"),
+        None => sqlite,
+    }
+}
+
+/// ENOSPC: 28 on Linux, macOS and the BSDs alike.
+const ENOSPC: i32 = 28;
 
 /// `$1` → `?1`: the same numbered parameters in SQLite's spelling.
 fn sqlite_sql(sql: &str) -> String {

@@ -409,6 +409,11 @@ impl Index {
         let log = log(repo, opts.commit)?;
         let bases = Bases::from_log(repo, &log)?;
         let db = self.db.as_mut();
+        if !opts.rebuild {
+            if let Some(report) = already_there(db, cfg, opts, &log)? {
+                return Ok(report);
+            }
+        }
         let desc = db.describe();
         db.begin_write(&mut || {
             (opts.note)(&format!("waiting for another update of {desc} to finish"))
@@ -426,6 +431,52 @@ impl Index {
             }
         }
     }
+}
+
+/// The report of an index that already holds `opts.commit` with these settings, read
+/// without taking the write lock: a reader of an up-to-date index (`runs`, the server)
+/// writes nothing, so it also works where the database cannot be written.
+fn already_there(
+    db: &mut dyn Backend,
+    cfg: &Config,
+    opts: &UpdateOptions<'_>,
+    log: &[LogEntry],
+) -> Result<Option<UpdateReport>, IndexError> {
+    db.begin_read()?;
+    let found = (|| {
+        if !db.table_exists(schema::SCHEMA_TABLE)? || schema_version(db)? != SCHEMA_VERSION {
+            return Ok(None);
+        }
+        let Some(state) = read_state(db)? else {
+            return Ok(None);
+        };
+        if state.commit != opts.commit.to_string()
+            || state.refname != opts.refname
+            || state.settings != settings_of(cfg)
+        {
+            return Ok(None);
+        }
+        let manifests = count(db, schema::COUNT_RUNS)?;
+        let invalid = count(db, schema::COUNT_INVALID)?;
+        let legacy = count(db, schema::COUNT_LEGACY)?;
+        Ok(Some(UpdateReport {
+            db: db.describe(),
+            commit: state.commit.clone(),
+            refname: state.refname,
+            previous: Some(state.commit),
+            mode: "unchanged",
+            rebuilt: None,
+            manifests,
+            invalid,
+            legacy_duplicates: legacy,
+            read: 0,
+            unchanged: manifests + invalid + legacy,
+            removed: 0,
+            batches: log.len() as u64,
+        }))
+    })();
+    db.rollback();
+    found
 }
 
 fn update_locked(
