@@ -278,3 +278,41 @@ fn the_loser_of_a_race_does_not_take_the_winners_journal_with_it() {
     assert_eq!(journal_files(&repo), Vec::<String>::new());
     repo.cli(["verify"]).expect_code(0);
 }
+
+/// A user's `git add` made after the batch landed, while `apply` is still bringing the
+/// working tree up to date: apply writes the index under git's `index.lock`, replaying its
+/// own entries on the index as it is then, so the user's staged file stays staged. (It
+/// wrote back the index it had read before the files, which unstaged the user's file.)
+#[test]
+fn a_git_add_during_the_working_tree_update_stays_staged() {
+    let repo = five_runs();
+    let go = repo.home().join("go");
+    let pause = format!("files:3:{}", go.display());
+    let mut apply = spawn(
+        &repo,
+        &[
+            ("ARTIFACT_MIGRATE_PAUSE", &pause),
+            ("RAYON_NUM_THREADS", "1"),
+        ],
+        &["apply", "--json"],
+    );
+    apply.expect_line("paused: files:3");
+    let batch = repo.head();
+    repo.file("notes/user.txt", "the user's own work\n");
+    repo.git(["add", "notes/user.txt"]);
+    fs::write(&go, "").unwrap();
+    let run = apply.finish();
+    run.expect_code(0);
+    assert_eq!(repo.head(), batch);
+    assert_eq!(
+        repo.porcelain(),
+        "A  notes/user.txt\n",
+        "only the user's file is staged"
+    );
+    assert_eq!(lock_files(&repo), Vec::<PathBuf>::new());
+    repo.git(["commit", "-q", "--no-verify", "-m", "user: add notes"]);
+    assert_eq!(repo.changed_paths("HEAD^", "HEAD"), ["notes/user.txt"]);
+    assert_eq!(repo.porcelain(), "");
+    assert_fsck_clean(&repo);
+    repo.cli(["verify"]).expect_code(0);
+}

@@ -7,7 +7,7 @@ use crate::fault;
 use crate::git::refs::compare_and_swap;
 use crate::git::worktree::{
     clear_journal, interrupted_after_landing, update_files, write_journal, Journal, PendingFile,
-    WorktreeReport,
+    WorktreeLock, WorktreeReport,
 };
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
@@ -49,6 +49,38 @@ pub fn land(
         fault::point("after-journal");
     }
     fault::point("before-cas");
+    let mut _worktree_lock = None;
+    if target.checked_out {
+        // Held until the files follow the ref: another landing waits here.
+        let waited = std::cell::Cell::new(false);
+        let still_at_base = || {
+            repo.git
+                .refname_to_id(&target.refname)
+                .map(|id| id == target.base.0)
+                .unwrap_or(!target.exists)
+        };
+        let lock = WorktreeLock::take(
+            repo,
+            &|| {
+                waited.set(true);
+                progress.start(
+                    "wait for another artifact-migrate command to update the files",
+                    0,
+                );
+            },
+            &still_at_base,
+        );
+        if waited.get() {
+            progress.finish();
+        }
+        match lock {
+            Ok(l) => _worktree_lock = Some(l),
+            Err(e) => {
+                let _ = clear_journal(repo, &journal);
+                return Err(e.into());
+            }
+        }
+    }
     if let Err(by) = interrupt::check() {
         if target.checked_out {
             // A journal left behind says "never moved": the next command removes it.

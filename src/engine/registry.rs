@@ -230,10 +230,19 @@ pub fn uncommitted_definitions(repo: &Repo) -> Result<Vec<String>, GitError> {
         .recurse_untracked_dirs(true)
         .pathspec(".artifact-migrate")
         .include_ignored(false);
-    let statuses = repo
-        .git
-        .statuses(Some(&mut opts))
-        .map_err(GitError::git("read the status of .artifact-migrate"))?;
+    // libgit2 reads the index while other processes may be replacing it; a read that
+    // finds it cut short (seen once in 800 applies of the stress run, next to `git commit`
+    // and `git gc --auto`) is tried again before it counts.
+    let mut tries = 0;
+    let statuses = loop {
+        match repo.git.statuses(Some(&mut opts)) {
+            Err(e) if e.class() == git2::ErrorClass::Index && tries < 3 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => break other.map_err(GitError::git("read the status of .artifact-migrate"))?,
+        }
+    };
     let mut out: Vec<String> = statuses
         .iter()
         .filter(|s| s.status() != git2::Status::CURRENT)

@@ -88,8 +88,12 @@ pub enum GitError {
         source: std::io::Error,
     },
     /// Another process holds git's lock on the index.
-    #[error("{path} exists: another git process is writing the index; wait for it to finish (or remove the file if no git process is running), then run the command again")]
+    #[error("{path} exists: another git process has been writing the index for 10 s; wait for it to finish (or remove the file if no git process is running), then run the command again")]
     IndexLocked { path: PathBuf },
+    /// Another artifact-migrate command has been bringing the working tree to its commit
+    /// for longer than a command waits.
+    #[error("another artifact-migrate command has been updating the working tree for {waited} s (it holds {path}); nothing was changed: run the command again once it is done")]
+    WorktreeBusy { path: PathBuf, waited: u64 },
     /// The branch moved to the new commit, but the working tree could not follow.
     #[error("{operation} committed {commit} on {refname}, but updating the working tree failed; fix the cause below, then run any artifact-migrate command to finish the update: {source}")]
     WorktreeBehind {
@@ -117,14 +121,20 @@ impl GitError {
             | GitError::Io { .. }
             | GitError::Git { .. }
             | GitError::Write { .. }
-            | GitError::IndexLocked { .. }
             | GitError::Interrupted { .. } => ErrorKind::Environment,
-            GitError::WorktreeBehind { source, .. } => source.kind(),
+            // The commit landed: not a refusal even when a lock stopped the files.
+            GitError::WorktreeBehind { source, .. } => match source.kind() {
+                ErrorKind::Refused => ErrorKind::Environment,
+                other => other,
+            },
             GitError::UnknownRevision { .. } => ErrorKind::NotFound,
             GitError::BadRevision { .. }
             | GitError::NotACommit { .. }
             | GitError::BadBranchName { .. } => ErrorKind::Usage,
             GitError::BranchMoved { .. }
+            // Another process's lock, still held after a wait: a refusal, like a race.
+            | GitError::IndexLocked { .. }
+            | GitError::WorktreeBusy { .. }
             | GitError::CheckedOutElsewhere { .. }
             | GitError::Filtered { .. } => ErrorKind::Refused,
             GitError::BatchTouchesOther { .. } | GitError::NotInBaseTree { .. } => {
@@ -138,7 +148,8 @@ impl GitError {
         match self {
             GitError::Io { path, .. }
             | GitError::Write { path, .. }
-            | GitError::IndexLocked { path } => Some(path.display().to_string()),
+            | GitError::IndexLocked { path }
+            | GitError::WorktreeBusy { path, .. } => Some(path.display().to_string()),
             GitError::Filtered { path, .. } => Some(path.clone()),
             GitError::WorktreeBehind { source, .. } => source.path(),
             GitError::NotARepo(_)

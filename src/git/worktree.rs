@@ -186,30 +186,113 @@ fn replace_file(abs: &Path, bytes: &[u8], mode: i32) -> Result<(), GitError> {
     })
 }
 
-/// Writes the index under git's `index.lock`, with the real cause when that fails: libgit2
-/// reports a failed write of a large index as `no error` (its buffered writer drops the
-/// OS's reason), so the cause is found by writing as many bytes beside it ourselves.
-fn write_index(repo: &Repo, index: &mut git2::Index) -> Result<(), GitError> {
-    let Err(e) = index.write() else {
-        return Ok(());
-    };
+/// How long a command waits for another process's `index.lock` (git holds it for the
+/// moment of one `git add` or `git commit`) before it refuses.
+const INDEX_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// git's `index.lock`, taken as git takes it (created exclusively) and removed when
+/// dropped unless it was renamed into place.
+struct IndexLock {
+    path: PathBuf,
+    held: bool,
+}
+
+impl IndexLock {
+    /// Takes the lock, waiting up to [`INDEX_LOCK_WAIT`] for another holder to let go.
+    fn take(repo: &Repo) -> Result<IndexLock, GitError> {
+        let path = repo.git_dir().join("index.lock");
+        let start = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            match fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(_) => return Ok(IndexLock { path, held: true }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    if start.elapsed() >= INDEX_LOCK_WAIT {
+                        return Err(GitError::IndexLocked { path });
+                    }
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(GitError::Write { path, source: e }),
+            }
+        }
+    }
+}
+
+impl Drop for IndexLock {
+    fn drop(&mut self) {
+        if self.held {
+            let _ = fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Writes the index as git does, holding `index.lock` from the read to the rename: the
+/// index as it is now (whatever a `git add` or `git commit` made of it meanwhile) with
+/// `edits` replayed on it, written to a scratch file that replaces the lock file and then
+/// the index. A failure names its real cause: libgit2 reports a failed write of a large
+/// index as `no error` (its buffered writer drops the OS's reason), so the cause is found
+/// by writing as many bytes beside it ourselves.
+fn write_index(repo: &Repo, edits: &[IndexEdit]) -> Result<(), GitError> {
     let path = repo.git_dir().join("index");
-    if e.code() == git2::ErrorCode::Locked {
-        return Err(GitError::IndexLocked {
-            path: repo.git_dir().join("index.lock"),
-        });
+    let mut lock = IndexLock::take(repo)?;
+    let scratch = repo
+        .git_dir()
+        .join(format!("index.artifact-migrate-{}.tmp", std::process::id()));
+    let written = (|| -> Result<(), GitError> {
+        match fs::copy(&path, &scratch) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(GitError::Write {
+                    path: path.clone(),
+                    source: e,
+                })
+            }
+        }
+        let mut index = git2::Index::open(&scratch).map_err(GitError::git("read the index"))?;
+        for edit in edits {
+            match edit {
+                IndexEdit::Add(entry) => index.add(entry),
+                IndexEdit::Remove(p) => index.remove_path(Path::new(p)),
+            }
+            .map_err(GitError::git("update an index entry"))?;
+        }
+        if let Err(e) = index.write() {
+            let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0).max(4096);
+            return Err(match probe_write(repo.git_dir(), size) {
+                Some(cause) => GitError::Write {
+                    path: path.clone(),
+                    source: cause,
+                },
+                None => GitError::Git {
+                    op: format!("write the index {}", path.display()),
+                    source: e,
+                },
+            });
+        }
+        let rename = |from: &Path, to: &Path| {
+            fs::rename(from, to).map_err(|e| GitError::Write {
+                path: path.clone(),
+                source: e,
+            })
+        };
+        rename(&scratch, &lock.path)?;
+        rename(&lock.path, &path)?;
+        lock.held = false;
+        Ok(())
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&scratch);
+        let mut stale = scratch.clone().into_os_string();
+        stale.push(".lock");
+        let _ = fs::remove_file(stale);
     }
-    let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0).max(4096);
-    match probe_write(repo.git_dir(), size) {
-        Some(cause) => Err(GitError::Write {
-            path,
-            source: cause,
-        }),
-        None => Err(GitError::Git {
-            op: format!("write the index {}", path.display()),
-            source: e,
-        }),
-    }
+    written
 }
 
 /// Creates, fills with `size` bytes, syncs and removes a scratch file in `dir`: the
@@ -590,9 +673,16 @@ fn remove_one(
     }
 }
 
-/// Records one file's result in the index and the report.
+/// One change to git's index, replayed on the index as it is when it is written.
+enum IndexEdit {
+    Add(IndexEntry),
+    Remove(String),
+}
+
+/// Records one file's result in the index snapshot, the edits to write, and the report.
 fn record(
     index: &mut git2::Index,
+    edits: &mut Vec<IndexEdit>,
     done: Done,
     report: &mut WorktreeReport,
 ) -> Result<(), GitError> {
@@ -611,10 +701,14 @@ fn record(
             index
                 .add(&entry)
                 .map_err(GitError::git("update an index entry"))?;
+            edits.push(IndexEdit::Add(entry));
         }
-        Done::IndexOnly(entry) => index
-            .add(&entry)
-            .map_err(GitError::git("update an index entry"))?,
+        Done::IndexOnly(entry) => {
+            index
+                .add(&entry)
+                .map_err(GitError::git("update an index entry"))?;
+            edits.push(IndexEdit::Add(entry));
+        }
         Done::Removed {
             path,
             wrote,
@@ -625,6 +719,7 @@ fn record(
                 index
                     .remove_path(Path::new(&path))
                     .map_err(GitError::git(format!("remove the index entry of {path}")))?;
+                edits.push(IndexEdit::Remove(path));
             }
         }
         Done::Skipped(p) => report.skipped.push(p),
@@ -673,6 +768,7 @@ pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport
     let written = snap.written;
     let counter = std::sync::atomic::AtomicUsize::new(0);
     let mut report = WorktreeReport::default();
+    let mut edits = Vec::new();
     let (content, structure): (Vec<&PendingFile>, Vec<&PendingFile>) =
         files.iter().partition(|f| f.is_content_change());
     let read_new = |f: &PendingFile| -> Result<Vec<u8>, GitError> {
@@ -705,7 +801,7 @@ pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport
             .map(|(f, bytes, entry)| update_one(workdir, f, bytes, entry, written, &counter))
             .collect();
         for r in results {
-            record(&mut snap.index, r?, &mut report)?;
+            record(&mut snap.index, &mut edits, r?, &mut report)?;
         }
     }
     if !structure.is_empty() {
@@ -747,14 +843,14 @@ pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport
                 written,
                 &counter,
             )?;
-            record(&mut snap.index, done, &mut report)?;
+            record(&mut snap.index, &mut edits, done, &mut report)?;
         }
         for f in structure.iter().filter(|f| f.new.is_zero()) {
             let done = remove_one(workdir, f, entry(&snap, f), written, &counter)?;
             if matches!(done, Done::Removed { .. }) {
                 prune_dirs(workdir, f.path.as_str());
             }
-            record(&mut snap.index, done, &mut report)?;
+            record(&mut snap.index, &mut edits, done, &mut report)?;
         }
         for f in later {
             let p = f.path.as_str();
@@ -775,12 +871,16 @@ pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport
                     &counter,
                 )?
             };
-            record(&mut snap.index, done, &mut report)?;
+            record(&mut snap.index, &mut edits, done, &mut report)?;
         }
     }
     crate::fault::point("before-index");
     crate::interrupt::check().map_err(|by| interrupted_after_landing(by, None))?;
-    write_index(repo, &mut snap.index)?;
+    write_index(repo, &edits)?;
+    // The repository's cached index is the snapshot: bring it to what was written.
+    snap.index
+        .read(true)
+        .map_err(GitError::git("read the index back"))?;
     Ok(report)
 }
 
@@ -799,6 +899,74 @@ pub struct Journal {
 fn journal_dir(repo: &Repo) -> PathBuf {
     repo.git_dir().join("artifact-migrate")
 }
+
+/// The tool's own lock on bringing the working tree to a commit, held from before a ref
+/// move until the files and the index follow it: a second command that would land a
+/// commit waits, so two landings never update the files at the same time (a rollback's
+/// files overwritten by the apply it reverts, still finishing its own). An advisory lock
+/// (`flock`) on `.git/artifact-migrate/worktree.flock`: the system releases it when the
+/// process ends, however it ends, so a SIGKILL leaves nothing to clean up. git does not
+/// know it; git's own commands are kept out by `index.lock` as ever.
+pub struct WorktreeLock {
+    _file: Option<fs::File>,
+}
+
+impl WorktreeLock {
+    /// Takes the lock, calling `waiting` once if another command holds it, for as long as
+    /// `needed` says the lock is still worth having (the branch is still where this
+    /// command's commit expects it: once it moved, the compare-and-swap will refuse
+    /// anyway, and the command goes on without the lock to say so), and at most
+    /// [`WORKTREE_LOCK_WAIT`]. Where the file cannot be opened (a read-only file system)
+    /// no lock is needed: nothing will be written.
+    pub fn take(
+        repo: &Repo,
+        waiting: &dyn Fn(),
+        needed: &dyn Fn() -> bool,
+    ) -> Result<WorktreeLock, GitError> {
+        let dir = journal_dir(repo);
+        let path = dir.join("worktree.flock");
+        if !path.exists() {
+            let _ = fs::create_dir_all(&dir).and_then(|()| {
+                fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(false)
+                    .open(&path)
+            });
+        }
+        // Held open for reading only (flock needs no more), so the file system can still
+        // be remounted read-only under a waiting or a failing command.
+        let Ok(file) = fs::File::open(&path) else {
+            return Ok(WorktreeLock { _file: None });
+        };
+        let start = std::time::Instant::now();
+        let mut told = false;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(WorktreeLock { _file: Some(file) }),
+                Err(fs::TryLockError::WouldBlock) => {}
+                Err(fs::TryLockError::Error(e)) => return Err(GitError::Io { path, source: e }),
+            }
+            if !needed() {
+                return Ok(WorktreeLock { _file: None });
+            }
+            if start.elapsed() >= WORKTREE_LOCK_WAIT {
+                return Err(GitError::WorktreeBusy {
+                    path,
+                    waited: start.elapsed().as_secs(),
+                });
+            }
+            if !told {
+                waiting();
+                told = true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+}
+
+/// How long a command waits for another one to bring the working tree to its commit.
+pub const WORKTREE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
 
 fn journal_path(repo: &Repo, j: &Journal) -> PathBuf {
     // The pid too: two runs making the same commit (same tree, epoch and identity) must
@@ -930,12 +1098,22 @@ pub fn finish_interrupted(repo: &Repo) -> Result<Vec<Recovery>, GitError> {
             }
             continue;
         }
-        let text = fs::read(&path).map_err(GitError::io(&path))?;
+        let text = match fs::read(&path) {
+            Ok(t) => t,
+            // Its run finished and removed it since the directory was listed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(GitError::Io { path, source: e }),
+        };
         let Ok(j) = serde_json::from_slice::<Journal>(&text) else {
             let _ = fs::remove_file(&path);
             continue;
         };
         if process_alive(j.pid) {
+            continue;
+        }
+        // Not while a live command lands a commit; then look again, it may have moved on.
+        let _lock = WorktreeLock::take(repo, &|| {}, &|| true)?;
+        if !path.exists() {
             continue;
         }
         out.push(finish_one(repo, &j)?);

@@ -44,18 +44,29 @@ impl Sqlite {
                 .map_err(|e| err(format!("create {}: {e}", path.display())))?;
         }
         let conn = Connection::open_with_flags(path, flags).map_err(|e| err(e.to_string()))?;
-        // Each statement waits a little for a lock; begin_write waits longer, in rounds.
+        // Setting the journal mode waits for a writer's lock (an update, a checkpoint) as
+        // long as an update would; after that each statement waits a little, and
+        // begin_write waits longer, in rounds.
+        conn.busy_timeout(DEFAULT_LOCK_WAIT)
+            .map_err(|e| err(in_words(&conn, path, &e)))?;
+        let start = Instant::now();
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
+            .map_err(|e| match e.sqlite_error_code() {
+                Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => IndexError::Busy {
+                    db: format!("sqlite:{}", path.display()),
+                    waited: start.elapsed().as_secs(),
+                },
+                code => {
+                    let hint = if code == Some(ErrorCode::NotADatabase) {
+                        " (is it a SQLite database?)"
+                    } else {
+                        ""
+                    };
+                    err(format!("{}{hint}", in_words(&conn, path, &e)))
+                }
+            })?;
         conn.busy_timeout(Duration::from_millis(200))
             .map_err(|e| err(in_words(&conn, path, &e)))?;
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0))
-            .map_err(|e| {
-                let hint = if e.sqlite_error_code() == Some(ErrorCode::NotADatabase) {
-                    " (is it a SQLite database?)"
-                } else {
-                    ""
-                };
-                err(format!("{}{hint}", in_words(&conn, path, &e)))
-            })?;
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(|e| err(in_words(&conn, path, &e)))?;
         Ok(Sqlite {

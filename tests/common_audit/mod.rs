@@ -291,13 +291,14 @@ pub fn index_entries(repo: &TestRepo) -> String {
 }
 
 /// The journals (and half-written temporary files) in `.git/artifact-migrate/`, sorted;
-/// the version cache beside them is derived data, not a journal.
+/// the version cache, the SQLite index and the working-tree lock beside them are not
+/// journals.
 pub fn journal_files(repo: &TestRepo) -> Vec<String> {
     let dir = repo.git_dir().join("artifact-migrate");
     let mut v: Vec<String> = match fs::read_dir(&dir) {
         Ok(rd) => rd
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "versions")
+            .filter(|n| n != "versions" && n != "worktree.flock" && !n.starts_with("index.sqlite"))
             .collect(),
         Err(_) => Vec::new(),
     };
