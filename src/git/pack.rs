@@ -142,6 +142,18 @@ pub struct PackWriter {
     /// (id, crc32 of the entry, offset of the entry)
     entries: Vec<(Oid, u32, u64)>,
     seen: HashSet<Oid>,
+    level: Compression,
+}
+
+/// The zlib level git's configuration asks for: `pack.compression`, else `core.compression`
+/// (-1 is zlib's default, 6; 0–9 as given), else [`DEFAULT_LEVEL`]. A value git would refuse
+/// (outside -1..=9) falls back to [`DEFAULT_LEVEL`] too: the level never changes an object id.
+pub fn configured_level(pack: Option<i32>, core: Option<i32>) -> Compression {
+    match pack.or(core) {
+        Some(-1) => Compression::default(),
+        Some(l @ 0..=9) => Compression::new(l as u32),
+        _ => DEFAULT_LEVEL,
+    }
 }
 
 impl PackWriter {
@@ -166,7 +178,19 @@ impl PackWriter {
             offset: 12,
             entries: Vec::new(),
             seen: HashSet::new(),
+            level: DEFAULT_LEVEL,
         })
+    }
+
+    /// The same pack, its objects compressed at `level` ([`configured_level`]).
+    pub fn with_level(mut self, level: Compression) -> PackWriter {
+        self.level = level;
+        self
+    }
+
+    /// The zlib level of this pack's objects.
+    pub fn level(&self) -> Compression {
+        self.level
     }
 
     /// Appends an object; an object already in this pack is not written twice.
@@ -188,7 +212,7 @@ impl PackWriter {
 
     /// Hashes, compresses and appends one object; returns its id.
     pub fn add_object(&mut self, kind: ObjectType, data: &[u8]) -> Result<Oid, GitError> {
-        let c = compress(kind, data)?;
+        let c = compress_at(kind, data, self.level)?;
         self.add(&c)?;
         Ok(c.id)
     }
@@ -427,6 +451,18 @@ mod tests {
             assert_eq!(back, data);
             assert_eq!(c.id, Oid::hash_object(ObjectType::Blob, data).unwrap());
         }
+    }
+
+    #[test]
+    fn the_level_follows_git_config() {
+        assert_eq!(configured_level(None, None).level(), DEFAULT_LEVEL.level());
+        assert_eq!(configured_level(None, Some(9)).level(), 9);
+        assert_eq!(configured_level(Some(0), Some(9)).level(), 0);
+        assert_eq!(configured_level(Some(-1), None).level(), 6);
+        assert_eq!(
+            configured_level(Some(42), None).level(),
+            DEFAULT_LEVEL.level()
+        );
     }
 
     #[test]
