@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The benchmark harness: artifact-migrate against the peers, on fresh copies of one corpus, in one run.
 
-usage: python3 benches/harness.py [--n 100000] [--work DIR] [--runs 1] [--write docs/performance.md]
+usage: python3 benches/harness.py [--n 100000] [--corpus DIR] [--packed] [--work DIR] [--runs 1]
+                                 [--write docs/performance.md]
+       python3 benches/harness.py --bare 100000,1000000 [--bare-repo 1000000=/work/bench/fi1m.git]
 
 Builds the release binary, makes (or reuses) a corpus with ../shared/bench/gen_corpus.py, then
 measures, each on a fresh `cp -a` copy of the corpus (the copy is not timed):
@@ -22,7 +24,20 @@ where git has run since the files were written.
   index after apply (..)   index after an apply of the whole corpus (the refresh is off for it)
   index after 10 (..)      index after a commit that changes 10 manifests
 
-and the peak resident memory of each (GNU time). Ratios are what to compare: the machine is
+  read floor               git ls-tree -r HEAD artifacts + git cat-file --batch of the manifests' blobs
+                           (the reading any tool that migrates must do, measured in the same run)
+
+and the peak resident memory of each (GNU time). Every artifact-migrate row runs with
+ARTIFACT_MIGRATE_TIMINGS=1; its phases are kept (JSON beside the corpus copies) and printed.
+
+--packed measures a `git gc`'d copy of the corpus too (made once, beside it), as real repositories
+are packed; the loose rows stay for comparison. --corpus reuses a corpus made earlier.
+
+--bare SIZES measures bare repositories made by benches/gen_fast_import.py (no working tree: the
+1M-manifest mode): apply --branch, verify --rev of the new branch, index, each with its peak
+memory and phases, and for each pair of consecutive sizes the ratio of every phase (the linearity
+target: from 100k to 1M no phase more than 11x). --bare-repo N=PATH reuses a repository.
+ Ratios are what to compare: the machine is
 shared and noisy, absolute times drift. With --write the table goes into the given file
 (between the BEGIN/END markers), with the machine and the date.
 """
@@ -36,15 +51,30 @@ ENV = dict(os.environ, GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@example.
            SOURCE_DATE_EPOCH="1767225600", NO_COLOR="1")
 
 
-def run(cmd, cwd=None, check=True):
-    """Runs a command under GNU time; returns (seconds, peak KiB, stdout)."""
+PHASES = {}  # row -> {phase: seconds}, from ARTIFACT_MIGRATE_TIMINGS
+
+
+def run(cmd, cwd=None, check=True, row=None):
+    """Runs a command under GNU time; returns (seconds, peak KiB, stdout). With `row`, its phases are kept."""
     t = time.perf_counter()
-    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
+    env = dict(ENV, ARTIFACT_MIGRATE_TIMINGS="1") if row else ENV
+    p = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, cwd=cwd, env=env, capture_output=True, text=True)
     secs = time.perf_counter() - t
     if check and p.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     kib = int(p.stderr.strip().splitlines()[-1]) if p.stderr.strip() else 0
+    if row:
+        PHASES[row] = {m.group(1): float(m.group(2)) for m in re.finditer(r"^timing: (.+): ([0-9.]+)s$", p.stderr, re.M)}
     return secs, kib, p.stdout
+
+
+def read_floor(d, rev="HEAD"):
+    """git ls-tree -r + git cat-file --batch of the manifests' blobs, timed as one pipeline."""
+    t = time.perf_counter()
+    ls = subprocess.run(["git", "-C", d, "ls-tree", "-r", rev, "artifacts"], capture_output=True, check=True, env=ENV)
+    ids = b"".join(l.split()[2] + b"\n" for l in ls.stdout.splitlines() if l.endswith(b"/manifest.json"))
+    subprocess.run(["git", "-C", d, "cat-file", "--batch"], input=ids, stdout=subprocess.DEVNULL, check=True, env=ENV)
+    return time.perf_counter() - t, 0, ""
 
 
 def fresh(corpus, work, name):
@@ -111,7 +141,7 @@ def measure_index(corpus, work, pg_port):
     for name, port in backends:
         d = fresh(corpus, work, "index")
         db = ["--db", pg_database(port, f"bench_{int(time.time() * 1000)}")] if port else []
-        r[f"index full ({name})"] = run([BIN, "-C", d, "-q", "index"] + db)
+        r[f"index full ({name})"] = run([BIN, "-C", d, "-q", "index"] + db, row=f"index full ({name})")
         # The refresh after apply would do the incremental update inside apply: measure it alone.
         with open(os.path.join(d, ".artifact-migrate.toml"), "w") as f:
             f.write("[index]\nupdate_after_commit = false\n")
@@ -125,16 +155,20 @@ def measure_index(corpus, work, pg_port):
 
 def measure(corpus, work):
     r = {}
+    d = fresh(corpus, work, "status")
+    r["read floor"] = read_floor(d)
+    r["status"] = run([BIN, "-C", d, "-q", "status"], row="status")
+    r["status (warm)"] = run([BIN, "-C", d, "-q", "status"], row="status (warm)")
+    r["git status"] = run(["git", "-C", d, "status", "--porcelain"])
     d = fresh(corpus, work, "apply")
-    r["apply"] = run([BIN, "-C", d, "-q", "apply"])
-    r["status"] = run([BIN, "-C", fresh(corpus, work, "status"), "-q", "status"])
-    r["verify"] = run([BIN, "-C", d, "-q", "verify"])
+    r["apply"] = run([BIN, "-C", d, "-q", "apply"], row="apply")
+    r["verify"] = run([BIN, "-C", d, "-q", "verify"], row="verify")
     tree = subprocess.run(["git", "-C", d, "rev-parse", "HEAD^{tree}"], capture_output=True, text=True).stdout.strip()
-    r["rollback"] = run([BIN, "-C", d, "-q", "rollback"])
+    r["rollback"] = run([BIN, "-C", d, "-q", "rollback"], row="rollback")
     g = fresh(corpus, work, "revert")
     run([BIN, "-C", g, "-q", "apply"])
     r["git revert"] = run(["git", "-C", g, "revert", "--no-edit", "HEAD"])
-    r["apply --branch"] = run([BIN, "-C", fresh(corpus, work, "branch"), "-q", "apply", "--branch", "bench"])
+    r["apply --branch"] = run([BIN, "-C", fresh(corpus, work, "branch"), "-q", "apply", "--branch", "bench"], row="apply --branch")
     f = fresh(corpus, work, "floor")
     secs, kib, out = run([sys.executable, os.path.join(SHARED, "fs_floor.py"), f])
     m = re.search(r"in ([0-9.]+)s", out)
@@ -149,48 +183,162 @@ def measure(corpus, work):
     return r, tree
 
 
-def table(results, n, runs):
-    med = {k: sorted(x[k][0] for x in results)[len(results) // 2] for k in results[0]}
-    mem = {k: max(x[k][1] for x in results) for k in results[0]}
-    rows = [
-        ("apply", "floor", "≤ 1.5× floor"),
-        ("apply", "seed + git", "≥ 5× faster than seed + git"),
-        ("apply --branch", None, "≤ 3 s"),
-        ("status", None, "≤ 1 s"),
-        ("rollback", "floor", "≤ 1.5× floor"),
-        ("rollback", "git revert", "faster than git revert"),
-        ("verify", None, ""),
-        ("floor", None, ""),
-        ("seed + git", None, ""),
-        ("git revert", None, ""),
-        ("index full (SQLite)", "status", "≤ 2× status"),
-        ("index full (PostgreSQL)", "status", ""),
-        ("index after apply (SQLite)", None, ""),
-        ("index after apply (PostgreSQL)", None, ""),
-        ("index after 10 (SQLite)", None, "≤ 0.3 s"),
-        ("index after 10 (PostgreSQL)", None, ""),
-    ]
-    rows = [row for row in rows if row[0] in med]
-    out = [f"| measured ({n:,} manifests, median of {runs}) | seconds | peak memory | ratio | target |", "|---|---:|---:|---|---|"]
+def median(results):
+    keys = [k for k in results[0] if not k.startswith("_")]
+    med = {k: sorted(x[k][0] for x in results)[len(results) // 2] for k in keys}
+    mem = {k: max(x[k][1] for x in results) for k in keys}
+    return med, mem
+
+
+ROWS = [  # (row, reference, target) -- the targets of issue 13 (and issue 10 for the index)
+    ("apply", "floor", "≤ 1.1× floor"),
+    ("apply", "seed + git", "(reported)"),
+    ("apply --branch", "read floor", "≤ 2× read floor"),
+    ("verify", "read floor", "≤ 3× read floor"),
+    ("status", "git status", "≤ 1× git status"),
+    ("status (warm)", "git status", "≤ 0.5× git status"),
+    ("rollback", "git revert", "faster than git revert"),
+    ("index full (SQLite)", "status", "≤ 2× status"),
+    ("index full (PostgreSQL)", "status", ""),
+    ("index after apply (SQLite)", None, ""),
+    ("index after apply (PostgreSQL)", None, ""),
+    ("index after 10 (SQLite)", None, "≤ 0.3 s"),
+    ("index after 10 (PostgreSQL)", None, ""),
+    ("read floor", None, ""),
+    ("floor", None, ""),
+    ("seed + git", None, ""),
+    ("git status", None, ""),
+    ("git revert", None, ""),
+]
+
+
+def table(results, label, runs):
+    med, mem = median(results)
+    rows = [row for row in ROWS if row[0] in med and (row[1] is None or row[1] in med)]
+    rows += [(k, None, "") for k in med if k not in {row[0] for row in rows}]
+    out = [f"| measured ({label}, median of {runs}) | seconds | peak memory | ratio | target |", "|---|---:|---:|---|---|"]
     for k, ref, target in rows:
         ratio = ""
         if ref:
             q = med[k] / med[ref] if med[ref] else float("nan")
-            ratio = f"{q:.2f}× {ref}" if q >= 1 or "floor" in ref else f"{1 / q:.1f}× faster than {ref}"
-        out.append(f"| {k} | {med[k]:.2f} | {mem[k] / 1024:.0f} MiB | {ratio} | {target} |")
+            faster = ref in ("seed + git", "git revert") and q < 1
+            ratio = f"{1 / q:.1f}× faster than {ref}" if faster else f"{q:.2f}× {ref}"
+        peak = f"{mem[k] / 1024:.0f} MiB" if mem[k] else "-"
+        out.append(f"| {k} | {med[k]:.2f} | {peak} | {ratio} | {target} |")
+    phases = results[-1].get("_phases", {})
+    if phases:
+        out.append("")
+        out.append("Phases (`ARTIFACT_MIGRATE_TIMINGS=1`, last run):")
+        out.append("")
+        for k, ph in phases.items():
+            out.append(f"- {k}: " + ", ".join(f"{p} {v:.2f} s" for p, v in ph.items()))
     return "\n".join(out)
+
+
+def bare_repo(n, work, given):
+    """A bare repository of n manifests from gen_fast_import.py (or the one given), copied for measuring."""
+    src = given or os.path.join(work, f"fi-{n}.git")
+    if not given and not os.path.exists(src):
+        subprocess.run(["git", "init", "-q", "--bare", src], check=True)
+        gen = subprocess.Popen([sys.executable, os.path.join(ROOT, "benches", "gen_fast_import.py"), str(n)], stdout=subprocess.PIPE)
+        subprocess.run(["git", "-C", src, "fast-import", "--quiet"], stdin=gen.stdout, check=True)
+        gen.wait()
+    d = os.path.join(work, "bare.git")
+    shutil.rmtree(d, ignore_errors=True)
+    subprocess.run(["cp", "-a", os.path.realpath(src), d], check=True)
+    subprocess.run(["git", "-C", d, "symbolic-ref", "HEAD", "refs/heads/main"], check=True)
+    subprocess.run(["sync"], check=True)
+    return d
+
+
+def measure_bare(n, work, given):
+    r = {}
+    d = bare_repo(n, work, given)
+    r["read floor"] = read_floor(d, "main")
+    r["apply --branch"] = run([BIN, "-C", d, "-q", "apply", "--branch", "bench"], row="apply --branch")
+    r["verify"] = run([BIN, "-C", d, "-q", "verify", "bench"], row="verify")
+    r["index full (SQLite)"] = run([BIN, "-C", d, "-q", "index"], row="index full (SQLite)")
+    commit = subprocess.run(["git", "-C", d, "rev-parse", "bench"], capture_output=True, text=True).stdout.strip()
+    r["_phases"] = dict(PHASES)
+    PHASES.clear()
+    shutil.rmtree(d, ignore_errors=True)
+    return r, commit
+
+
+def phase_ratios(small, big, n_small, n_big):
+    """For each row and phase measured at both sizes: big / small, against the linear n_big / n_small."""
+    lin = n_big / n_small
+    out = [f"| {n_small:,} → {n_big:,} ({lin:.0f}× the manifests) | phase | seconds | seconds | ratio | target |",
+           "|---|---|---:|---:|---:|---|"]
+    for row, ph in big["_phases"].items():
+        for p, v in ph.items():
+            s = small["_phases"].get(row, {}).get(p)
+            if s:
+                q = v / s
+                out.append(f"| {row} | {p} | {s:.2f} | {v:.2f} | {q:.1f}× | ≤ {lin * 1.1:.1f}×{'' if q <= lin * 1.1 else ' MISSED'} |")
+    return "\n".join(out)
+
+
+def machine(cmdline, ids):
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+    load = os.getloadavg()[0]
+    return (f"Measured {datetime.date.today().isoformat()} on {os.cpu_count()} cores ({cpu}), "
+            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB, {platform.system()} {platform.release()}, "
+            f"load average {load:.1f} at the end; `python3 benches/harness.py {cmdline}`. {ids}.")
+
+
+def write_block(path, tag, block):
+    text = open(path).read()
+    block = f"<!-- BEGIN harness {tag} -->\n{block}\n<!-- END harness {tag} -->"
+    pat = re.compile(rf"<!-- BEGIN harness {re.escape(tag)} -->.*?<!-- END harness {re.escape(tag)} -->", re.S)
+    text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    open(path, "w").write(text)
+
+
+def main_bare(a):
+    sizes = [int(x) for x in a.bare.split(",")]
+    given = dict(x.split("=", 1) for x in a.bare_repo)
+    results, commits = {}, []
+    for n in sizes:
+        results[n], commit = measure_bare(n, a.work, given.get(str(n)))
+        commits.append(f"{n:,}: {commit[:12]}")
+        print(f"{n}: " + ", ".join(f"{k} {v[0]:.2f}s" for k, v in results[n].items() if not k.startswith("_")), file=sys.stderr)
+    parts = [machine(" ".join(sys.argv[1:]), "apply --branch commits: " + ", ".join(commits))]
+    for n in sizes:
+        parts.append(table([results[n]], f"{n:,} manifests, bare, one pack", 1))
+    for small, big in zip(sizes, sizes[1:]):
+        parts.append(phase_ratios(results[small], results[big], small, big))
+    out = "\n\n".join(parts)
+    print(out)
+    if a.write:
+        write_block(a.write, "bare " + ",".join(str(n) for n in sizes), out)
+
+
+def packed_copy(corpus):
+    """The corpus after `git gc` (made once, beside it): how real repositories are stored."""
+    packed = corpus.rstrip("/") + "-packed"
+    if not os.path.exists(os.path.join(packed, ".git")):
+        shutil.rmtree(packed, ignore_errors=True)
+        subprocess.run(["cp", "-a", os.path.realpath(corpus), packed], check=True)
+        subprocess.run(["git", "-C", packed, "gc", "-q"], check=True, env=ENV)
+    return packed
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100000)
+    ap.add_argument("--corpus", default=None, help="a corpus made by gen_corpus.py earlier (default: WORK/corpus-N)")
+    ap.add_argument("--packed", action="store_true", help="also measure a `git gc`'d copy of the corpus")
+    ap.add_argument("--only-packed", action="store_true", help="measure only the `git gc`'d copy")
+    ap.add_argument("--bare", default=None, help="comma-separated sizes: bare gen_fast_import.py repositories")
+    ap.add_argument("--bare-repo", action="append", default=[], help="N=PATH: reuse this bare repository for size N")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench"))
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--write", default=None)
     ap.add_argument("--no-pg", action="store_true", help="skip the PostgreSQL rows")
     ap.add_argument("--only-index", action="store_true", help="only the index rows (and status, their reference)")
     a = ap.parse_args()
-    if not os.path.exists(os.path.join(SHARED, "gen_corpus.py")):
+    if not a.bare and not os.path.exists(os.path.join(SHARED, "gen_corpus.py")):
         sys.exit(f"the peers are expected in {SHARED} (the shared/ folder beside the project)")
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     os.makedirs(a.work, exist_ok=True)
@@ -198,39 +346,41 @@ def main():
     global BIN
     shutil.copy2(BIN, os.path.join(a.work, "artifact-migrate"))
     BIN = os.path.join(a.work, "artifact-migrate")
-    corpus = os.path.join(a.work, f"corpus-{a.n}")
+    if a.bare:
+        return main_bare(a)
+    corpus = a.corpus or os.path.join(a.work, f"corpus-{a.n}")
     if not os.path.exists(os.path.join(corpus, ".git")):
         shutil.rmtree(corpus, ignore_errors=True)
         subprocess.run([sys.executable, os.path.join(SHARED, "gen_corpus.py"), corpus, str(a.n)], check=True)
-    results, trees = [], set()
+    kinds = [] if a.only_packed else [("loose", corpus)]
+    if a.packed or a.only_packed:
+        kinds.append(("packed", packed_copy(corpus)))
     pg_port, pg_stop = pg_start(a.work) if not a.no_pg else (None, None)
+    parts, trees = [], set()
     try:
-        for i in range(a.runs):
-            if a.only_index:
-                r, tree = {"status": run([BIN, "-C", fresh(corpus, a.work, "status"), "-q", "status"])}, "-"
-                shutil.rmtree(os.path.join(a.work, "status"), ignore_errors=True)
-            else:
-                r, tree = measure(corpus, a.work)
-            r.update(measure_index(corpus, a.work, pg_port))
-            results.append(r)
-            trees.add(tree)
-            print(f"run {i + 1}: " + ", ".join(f"{k} {v[0]:.2f}s" for k, v in r.items()), file=sys.stderr)
+        for kind, c in kinds:
+            results = []
+            for i in range(a.runs):
+                if a.only_index:
+                    r, tree = {"status": run([BIN, "-C", fresh(c, a.work, "status"), "-q", "status"])}, "-"
+                    shutil.rmtree(os.path.join(a.work, "status"), ignore_errors=True)
+                else:
+                    r, tree = measure(c, a.work)
+                r.update(measure_index(c, a.work, pg_port))
+                r["_phases"] = dict(PHASES)
+                PHASES.clear()
+                results.append(r)
+                trees.add(tree)
+                print(f"{kind} run {i + 1}: " + ", ".join(f"{k} {v[0]:.2f}s" for k, v in r.items() if not k.startswith("_")), file=sys.stderr)
+            parts.append(table(results, f"{a.n:,} manifests, {kind}", a.runs))
     finally:
         if pg_stop:
             pg_stop()
-    t = table(results, a.n, a.runs)
-    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
-    head = (f"Measured {datetime.date.today().isoformat()} on {os.cpu_count()} cores ({cpu}), "
-            f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') // 2**30} GiB, {platform.system()} {platform.release()}; "
-            f"`python3 benches/harness.py --n {a.n} --runs {a.runs}{' --only-index' if a.only_index else ''}{' --no-pg' if a.no_pg else ''}`. apply's tree: {', '.join(sorted(trees))}.")
-    print(head + "\n\n" + t)
+    out = "\n\n".join([machine(" ".join(sys.argv[1:]), "apply's tree: " + ", ".join(sorted(trees)))] + parts)
+    print(out)
     if a.write:
-        text = open(a.write).read()
         tag = f"{a.n}{' index' if a.only_index else ''}"
-        block = f"<!-- BEGIN harness {tag} -->\n{head}\n\n{t}\n<!-- END harness {tag} -->"
-        pat = re.compile(rf"<!-- BEGIN harness {tag} -->.*?<!-- END harness {tag} -->", re.S)
-        text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip() + "\n\n" + block + "\n"
-        open(a.write, "w").write(text)
+        write_block(a.write, tag, out)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ use crate::fault;
 use crate::git::cache::{CachedVersion, VersionCache};
 use crate::git::identity::Identity;
 use crate::git::message::{BatchMessage, StepGroup};
-use crate::git::objects::{pack_dir, write_commit, CommitRequest, FileUpdate};
-use crate::git::pack::{compress, Compressed, PackWriter};
+use crate::git::objects::{batch_pack, write_commit, CommitRequest, FileUpdate};
+use crate::git::pack::{compress_at, Compressed};
 use crate::git::scan::{matches_pathspec, run_pairs, scan_commit, RunPair, TreeManifest};
 use crate::git::worktree::{dirty_paths, PendingFile, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
@@ -367,6 +367,7 @@ fn transform_round(
     blobs: Vec<Vec<u8>>,
     mopts: &MigrateOptions<'_>,
     batch: &BatchInfo,
+    level: flate2::Compression,
 ) -> Vec<Result<Streamed, GitError>> {
     chunk
         .par_iter()
@@ -378,7 +379,7 @@ fn transform_round(
                     Ok(Outcome::Migrated(m)) => {
                         let m = *m;
                         Streamed::Migrated {
-                            blob: compress(git2::ObjectType::Blob, &m.bytes)?,
+                            blob: compress_at(git2::ObjectType::Blob, &m.bytes, level)?,
                             from: m.from,
                             to: m.to,
                             steps: m.steps,
@@ -442,7 +443,8 @@ pub fn apply(
         &target_ref,
         identity.applied_at.clone(),
     );
-    let mut pack = PackWriter::create(&pack_dir(repo))?;
+    let mut pack = batch_pack(repo)?;
+    let level = pack.level();
     let mut updates: Vec<FileUpdate> = Vec::new();
     let mut pending: Vec<PendingFile> = Vec::new();
     let mut groups = Groups::default();
@@ -468,7 +470,7 @@ pub fn apply(
         let mut read_next: Result<Vec<Vec<u8>>, GitError> = Ok(Vec::new());
         rayon::in_place_scope(|scope| {
             scope.spawn(|_| {
-                transformed = transform_round(chunk, blobs, &mopts, &batch);
+                transformed = transform_round(chunk, blobs, &mopts, &batch, level);
             });
             if let Some(c) = chunks.get(i + 1) {
                 read_next = read_blobs(repo, c);

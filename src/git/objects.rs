@@ -14,7 +14,7 @@ use git2::{ObjectType, Oid, Signature, Tree};
 
 use crate::git::diff::tree_changes;
 
-use crate::git::pack::PackWriter;
+use crate::git::pack::{configured_level, PackWriter};
 use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
 
@@ -250,6 +250,19 @@ fn check_only_updates_changed(
     Ok(())
 }
 
+/// A new pack for a batch in `repo`, at the zlib level its git configuration names
+/// (`pack.compression`, else `core.compression`; see [`configured_level`]).
+pub fn batch_pack(repo: &Repo) -> Result<PackWriter, GitError> {
+    let level = match repo.git.config() {
+        Ok(c) => configured_level(
+            c.get_i32("pack.compression").ok(),
+            c.get_i32("core.compression").ok(),
+        ),
+        Err(_) => configured_level(None, None),
+    };
+    Ok(PackWriter::create(&pack_dir(repo))?.with_level(level))
+}
+
 /// The `objects/pack` directory of a repository.
 pub fn pack_dir(repo: &Repo) -> std::path::PathBuf {
     // The common directory: a linked worktree shares the main repository's objects.
@@ -410,6 +423,23 @@ mod tests {
         assert!(tree.get_path(std::path::Path::new("a/j")).is_err());
         let e = tree.get_path(std::path::Path::new("a/runs/r1")).unwrap();
         assert_eq!(e.filemode(), MODE_TREE);
+    }
+
+    #[test]
+    fn a_batch_pack_takes_gits_compression_level() {
+        let (_d, repo, _) = repo_with(&["a.json"]);
+        repo.git
+            .config()
+            .unwrap()
+            .set_i32("core.compression", 9)
+            .unwrap();
+        assert_eq!(batch_pack(&repo).unwrap().level().level(), 9);
+        repo.git
+            .config()
+            .unwrap()
+            .set_i32("pack.compression", 0)
+            .unwrap();
+        assert_eq!(batch_pack(&repo).unwrap().level().level(), 0);
     }
 
     #[test]
