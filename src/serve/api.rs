@@ -20,6 +20,7 @@ use crate::error::ErrorKind;
 use crate::git::diff::tree_changes;
 use crate::git::scan::is_manifest_path;
 use crate::ids::RepoPath;
+use crate::index::query::{hex, unhex};
 use crate::index::{BatchRow, Cursor, RunFilter, RunRecord};
 use crate::schema::Version;
 
@@ -560,21 +561,6 @@ async fn migration(
     })
     .await?;
     Ok(json_ok(&v))
-}
-
-fn hex(s: &str) -> String {
-    s.bytes().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<String> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    let bytes: Option<Vec<u8>> = (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect();
-    String::from_utf8(bytes?).ok()
 }
 
 #[cfg(test)]
