@@ -29,3 +29,4 @@ pub mod interrupt;
 pub mod layout;
 pub mod manifest;
 pub mod schema;
+pub mod serve;

@@ -18,6 +18,7 @@ pub mod relocate;
 pub mod repair;
 pub mod rollback;
 pub mod runs;
+pub mod serve;
 pub mod show;
 pub mod status;
 pub mod validate;
@@ -102,6 +103,8 @@ pub enum Command {
     Index(index::Args),
     /// Runs answered from the index (brought up to date with HEAD first).
     Runs(runs::Args),
+    /// Serve the read-only HTTP API over the index (loopback 127.0.0.1:8080 by default).
+    Serve(serve::Args),
     /// Build a sample artifacts repository and walk through the main job on it.
     Demo(demo::Args),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
@@ -243,6 +246,7 @@ pub fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::New(a) => new::run(&ctx, a),
         Command::Index(a) => index::run(&ctx, a),
         Command::Runs(a) => runs::run(&ctx, a),
+        Command::Serve(a) => serve::run(&ctx, a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Completions(a) => completions::run(&ctx, a),
         Command::Man(a) => man::run(&ctx, a),

@@ -15,6 +15,7 @@ pub mod relocate;
 pub mod repair;
 pub mod rollback;
 pub mod survey;
+pub mod timeline;
 pub mod validate;
 pub mod verify;
 

@@ -201,14 +201,14 @@ fn redact(url: &str) -> String {
 
 /// An open index (the database may not hold one yet: [`Index::update`] creates it).
 pub struct Index {
-    pub(crate) db: Box<dyn Backend>,
+    pub(crate) db: Box<dyn Backend + Send>,
     location: DbLocation,
 }
 
 impl Index {
     /// Connects to the database (creating the SQLite file and its directory if needed).
     pub fn open(location: &DbLocation) -> Result<Index, IndexError> {
-        let db: Box<dyn Backend> = match location {
+        let db: Box<dyn Backend + Send> = match location {
             DbLocation::Sqlite(p) => Box::new(sqlite::Sqlite::open(p, true)?),
             DbLocation::Postgres(url) => Box::new(postgres::Postgres::connect(url)?),
         };
@@ -221,7 +221,7 @@ impl Index {
     /// Connects only when the database already holds an index (a SQLite file that exists, a
     /// PostgreSQL database with our tables): `None` otherwise.
     pub fn open_existing(location: &DbLocation) -> Result<Option<Index>, IndexError> {
-        let db: Box<dyn Backend> = match location {
+        let db: Box<dyn Backend + Send> = match location {
             DbLocation::Sqlite(p) if !p.exists() => return Ok(None),
             DbLocation::Sqlite(p) => Box::new(sqlite::Sqlite::open(p, false)?),
             DbLocation::Postgres(url) => Box::new(postgres::Postgres::connect(url)?),

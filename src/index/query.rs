@@ -72,28 +72,34 @@ pub struct Cursor {
 impl Cursor {
     /// An opaque token for URLs: both ids in hex, dot-separated.
     pub fn encode(&self) -> String {
-        let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
         format!("{}.{}", hex(&self.job_id), hex(&self.run_id))
     }
 
     /// The cursor a token names; `None` for a token [`Cursor::encode`] did not make.
     pub fn decode(token: &str) -> Option<Cursor> {
-        let unhex = |s: &str| -> Option<String> {
-            if !s.len().is_multiple_of(2) {
-                return None;
-            }
-            let bytes: Option<Vec<u8>> = (0..s.len())
-                .step_by(2)
-                .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-                .collect();
-            String::from_utf8(bytes?).ok()
-        };
         let (j, r) = token.split_once('.')?;
         Some(Cursor {
             job_id: unhex(j)?,
             run_id: unhex(r)?,
         })
     }
+}
+
+/// A text as lower-case hex digits (cursors in URLs).
+pub fn hex(s: &str) -> String {
+    s.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The text [`hex`] made; `None` for anything else.
+pub fn unhex(s: &str) -> Option<String> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect();
+    String::from_utf8(bytes?).ok()
 }
 
 /// One page of runs, and where the next one starts (`None`: this was the last).

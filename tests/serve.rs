@@ -1,0 +1,468 @@
+//! `serve`: the real binary on a free loopback port (it binds port 0 and prints the address)
+//! over real temporary repositories; answers compared with the CLI's JSON and with plain git.
+//! The HTTP client is a few lines over `TcpStream` (one request per connection).
+
+mod common;
+mod common_audit;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use common::*;
+use common_audit::{spawn, Spawned};
+
+/// A running `serve` and its address.
+struct Server {
+    proc: Option<Spawned>,
+    addr: String,
+}
+
+impl Server {
+    fn start(repo: &TestRepo) -> Server {
+        let mut proc = spawn(repo, &[], &["serve", "--listen", "127.0.0.1:0"]);
+        assert!(
+            proc.wait_for_prefix("serving http://"),
+            "serve did not start: {:?}",
+            proc.seen
+        );
+        let line = proc.seen.last().cloned().unwrap_or_default();
+        let addr = line
+            .trim_start_matches("serving http://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        assert!(addr.starts_with("127.0.0.1:"), "{line}");
+        Server {
+            proc: Some(proc),
+            addr,
+        }
+    }
+
+    fn get(&self, target: &str) -> Reply {
+        self.request("GET", target, &[])
+    }
+
+    fn json(&self, target: &str) -> Value {
+        let r = self.get(target);
+        assert_eq!(r.status, 200, "GET {target}: {}", r.text());
+        r.json()
+    }
+
+    fn request(&self, method: &str, target: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut s = TcpStream::connect(&self.addr).expect("connect to the server");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let mut req = format!(
+            "{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n",
+            self.addr
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).expect("send the request");
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).expect("read the answer");
+        Reply::parse(&raw)
+    }
+
+    /// SIGTERM, then the process's end and what it printed.
+    fn stop(mut self) -> Run {
+        let p = self.proc.take().expect("running");
+        p.send("TERM");
+        p.finish()
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn parse(raw: &[u8]) -> Reply {
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("an HTTP answer");
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|s| s.parse().ok())
+            .expect("a status line");
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: raw[split + 4..].to_vec(),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+
+    fn header(&self, name: &str) -> &str {
+        self.headers.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// An error answer: its status and `error.kind`, the shape checked.
+    fn error(&self) -> (u16, String) {
+        let v = self.json();
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{v}"
+        );
+        assert_eq!(v.as_object().map(|o| o.len()), Some(1), "{v}");
+        (
+            self.status,
+            v["error"]["kind"].as_str().unwrap_or("").to_string(),
+        )
+    }
+}
+
+/// The samples, plus a second job with three runs for paging.
+fn repo_with_runs() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.sample_files();
+    for i in 1..=3 {
+        repo.manifest(
+            &format!("paged-job/run-{i}"),
+            json!({"schema_version": "1.0.0", "run_id": format!("run-{i}"), "status": "succeeded"}),
+        );
+    }
+    repo.commit("record the runs");
+    repo
+}
+
+#[test]
+fn the_endpoints_answer_what_the_cli_and_git_say() {
+    let repo = repo_with_runs();
+    repo.cli(["apply", "--to", "1.1.0", "-q", "artifacts/paged-job"])
+        .expect_code(0);
+    let server = Server::start(&repo);
+    let head = repo.head();
+
+    let health = server.json("/healthz");
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["commit"], head.as_str());
+
+    // /schemas/versions: the numbers of `status --json`.
+    let status = repo.cli(["status", "--json"]).expect_code(0).json();
+    let v = server.json("/schemas/versions");
+    assert_eq!(v["commit"], head.as_str());
+    for key in ["latest", "total", "pending", "versions"] {
+        assert_eq!(v[key], status[key], "{key}: {v} vs {status}");
+    }
+
+    // /jobs/{job_id}: the runs of `runs --json --job`.
+    let cli_runs = repo
+        .cli(["runs", "--json", "--job", JOB])
+        .expect_code(0)
+        .json();
+    let job = server.json(&format!("/jobs/{JOB}"));
+    assert_eq!(job["job_id"], JOB);
+    assert_eq!(job["next"], Value::Null);
+    let pick = |runs: &Value| -> Vec<Value> {
+        runs.as_array()
+            .expect("runs")
+            .iter()
+            .map(|r| json!([r["run_id"], r["schema_version"], r["status"], r["path"]]))
+            .collect()
+    };
+    assert_eq!(pick(&job["runs"]), pick(&cli_runs));
+    assert_eq!(job["runs"].as_array().map(Vec::len), Some(3));
+
+    // /jobs/{run_id}: that run.
+    let run = server.json(&format!("/jobs/{RUN_110}"));
+    assert_eq!(run["job_id"], JOB);
+    assert_eq!(run["run_id"], RUN_110);
+    assert!(run.get("runs").is_none());
+
+    // The manifest: bytes from git, ETag the blob id, conditional GET.
+    let path = manifest_path(&format!("{JOB}/{RUN_100}"));
+    let target = format!("/jobs/{JOB}/runs/{RUN_100}");
+    let r = server.get(&target);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, repo.show("HEAD", &path));
+    let blob = repo
+        .git(["rev-parse", &format!("HEAD:{path}")])
+        .trim()
+        .to_string();
+    assert_eq!(r.header("etag"), format!("\"{blob}\""));
+    assert_eq!(r.header("content-type"), "application/json");
+    assert_eq!(r.header("x-commit"), head);
+    assert_eq!(r.header("x-schema-version-stored"), "1.0.0");
+    assert_eq!(r.header("x-schema-version-served"), "1.0.0");
+    let etag = r.header("etag").to_string();
+    let again = server.request("GET", &target, &[("If-None-Match", &etag)]);
+    assert_eq!(again.status, 304);
+    assert!(again.body.is_empty());
+    assert_eq!(again.header("etag"), etag);
+    let other = server.request("GET", &target, &[("If-None-Match", "\"0000\"")]);
+    assert_eq!(other.status, 200);
+    let head_req = server.request("HEAD", &target, &[]);
+    assert_eq!(head_req.status, 200);
+    assert!(head_req.body.is_empty());
+
+    // ?as=latest: migrated in memory, as `show --json` migrates it; nothing written.
+    let refs_before = repo.refs();
+    let objects_before = repo.count_objects();
+    let lazy = server.get(&format!("{target}?as=latest"));
+    assert_eq!(lazy.status, 200, "{}", lazy.text());
+    assert_eq!(lazy.header("x-schema-version-stored"), "1.0.0");
+    assert_eq!(lazy.header("x-schema-version-served"), "1.2.0");
+    assert_eq!(lazy.header("x-migrated-on-read"), "true");
+    assert_eq!(lazy.header("etag"), "");
+    let shown = repo.cli(["show", "--json", &path]).expect_code(0).json();
+    assert_eq!(lazy.text(), shown["content"].as_str().expect("content"));
+    let at = server.get(&format!("{target}?as=1.0.0"));
+    assert_eq!(at.status, 200);
+    assert_eq!(at.body, repo.show("HEAD", &path));
+    assert_eq!(at.header("etag"), etag);
+    assert_eq!(repo.refs(), refs_before);
+    assert_eq!(repo.count_objects(), objects_before);
+    assert_eq!(repo.porcelain(), "");
+
+    // /migrations: the `log --json` entries; /migrations/{commit}: one, with its paths.
+    let log = repo.cli(["log", "--json"]).expect_code(0).json();
+    let m = server.json("/migrations");
+    assert_eq!(m["commit"], head.as_str());
+    let ids = |v: &Value| -> Vec<Value> {
+        v.as_array()
+            .expect("a list")
+            .iter()
+            .map(|b| {
+                json!([
+                    b["commit"],
+                    b["kind"],
+                    b["target"],
+                    b["manifests"],
+                    b["steps"]
+                ])
+            })
+            .collect()
+    };
+    assert_eq!(ids(&m["batches"]), ids(&log));
+    let one = server.json(&format!("/migrations/{}", &head[..10]));
+    assert_eq!(one["commit"], head.as_str());
+    assert_eq!(one["kind"], "migration");
+    let mut changed = repo.changed_paths("HEAD~1", "HEAD");
+    changed.sort();
+    assert_eq!(one["paths"], json!(changed));
+    assert_eq!(one["paths_total"], json!(changed.len()));
+
+    let stopped = server.stop();
+    assert!(
+        stopped.stderr.contains("stopped by SIGTERM"),
+        "{}",
+        stopped.stderr
+    );
+}
+
+#[test]
+fn lists_are_paged_by_limit_and_cursor() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    let mut seen = Vec::new();
+    let mut target = "/jobs/paged-job?limit=1".to_string();
+    loop {
+        let page = server.json(&target);
+        let runs = page["runs"].as_array().expect("runs").clone();
+        assert!(runs.len() <= 1);
+        seen.extend(
+            runs.iter()
+                .map(|r| r["run_id"].as_str().unwrap_or("").to_string()),
+        );
+        match page["next"].as_str() {
+            Some(c) => target = format!("/jobs/paged-job?limit=1&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["run-1", "run-2", "run-3"]);
+
+    // Two batches, one page each.
+    repo.cli(["apply", "--to", "1.1.0", "-q", "artifacts/paged-job"])
+        .expect_code(0);
+    repo.cli(["apply", "-q"]).expect_code(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let head = repo.head();
+    while server.json("/healthz")["commit"] != head.as_str() {
+        assert!(Instant::now() < deadline, "the server never reached {head}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let first = server.json("/migrations?limit=1");
+    assert_eq!(first["batches"][0]["commit"], head.as_str());
+    let next = first["next"].as_str().expect("a second page");
+    let second = server.json(&format!("/migrations?limit=1&cursor={next}"));
+    assert_eq!(second["batches"][0]["commit"], repo.rev("HEAD~1").as_str());
+    assert_eq!(second["next"], Value::Null);
+}
+
+#[test]
+fn errors_are_json_with_the_kind_tables_status() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    let cases: &[(&str, u16, &str)] = &[
+        ("/nowhere", 404, "not_found"),
+        ("/jobs/no-such-id", 404, "not_found"),
+        (&format!("/jobs/{JOB}/runs/nope"), 404, "not_found"),
+        ("/migrations/abcdef12", 404, "not_found"),
+        ("/jobs/..", 400, "usage"),
+        ("/jobs/%2e%2e", 400, "usage"),
+        ("/jobs/a%2Fb", 400, "usage"),
+        ("/jobs/a%00b", 400, "usage"),
+        ("/jobs/%ff", 400, "usage"),
+        ("/migrations/not-hex", 400, "usage"),
+        ("/jobs/paged-job?limit=0", 400, "usage"),
+        ("/jobs/paged-job?limit=x", 400, "usage"),
+        ("/jobs/paged-job?cursor=zz", 400, "usage"),
+        ("/migrations?cursor=1234", 400, "usage"),
+        (&format!("/jobs/{JOB}/runs/{RUN_100}?as=2"), 400, "usage"),
+    ];
+    for (target, status, kind) in cases {
+        let r = server.get(target);
+        assert_eq!(r.error(), (*status, kind.to_string()), "GET {target}");
+        assert_eq!(r.header("content-type"), "application/json", "{target}");
+    }
+    let long = format!("/jobs/{}", "x".repeat(300));
+    assert_eq!(server.get(&long).error(), (400, "usage".into()));
+    let huge = format!("/jobs/x?cursor={}", "a".repeat(5000));
+    assert_eq!(server.get(&huge).error(), (400, "usage".into()));
+    for method in ["POST", "PUT", "DELETE", "PATCH"] {
+        for target in ["/healthz", "/jobs/x", "/nowhere"] {
+            let r = server.request(method, target, &[("Content-Length", "0")]);
+            assert_eq!(r.error(), (405, "usage".into()), "{method} {target}");
+            assert_eq!(r.header("allow"), "GET, HEAD");
+        }
+    }
+    // A manifest that cannot be migrated: the preview's kind (failed, 422).
+    let repo2 = TestRepo::new();
+    repo2
+        .manifest(
+            "job/run-x",
+            json!({"schema_version": "9.0.0", "run_id": "run-x"}),
+        )
+        .commit("a run from the future");
+    let s2 = Server::start(&repo2);
+    let r = s2.get("/jobs/job/runs/run-x?as=latest");
+    assert!(r.status >= 400, "{}", r.text());
+    let (status, kind) = r.error();
+    let kinds: BTreeMap<&str, u16> = [
+        ("failed", 422),
+        ("usage", 400),
+        ("not_found", 404),
+        ("environment", 500),
+        ("refused", 409),
+        ("internal", 500),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(kinds.get(kind.as_str()), Some(&status), "{kind} {status}");
+}
+
+#[test]
+fn it_follows_the_branch_and_answers_for_one_commit() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    let before = repo.head();
+    assert_eq!(server.json("/schemas/versions")["total"], 6);
+    // A plain git commit (no artifact-migrate involved): the watcher picks it up.
+    repo.manifest(
+        "paged-job/run-4",
+        json!({"schema_version": "1.0.0", "run_id": "run-4"}),
+    )
+    .commit("one more run");
+    let after = repo.head();
+    assert_ne!(before, after);
+    let start = Instant::now();
+    loop {
+        let v = server.json("/schemas/versions");
+        let commit = v["commit"].as_str().unwrap_or("").to_string();
+        // Each answer is of one commit: the old one with 6 runs or the new one with 7.
+        match (commit == before, commit == after) {
+            (true, _) => assert_eq!(v["total"], 6, "{v}"),
+            (_, true) => {
+                assert_eq!(v["total"], 7, "{v}");
+                break;
+            }
+            _ => panic!("an answer of neither commit: {v}"),
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the server never followed the branch"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let job = server.json("/jobs/paged-job");
+    assert_eq!(job["commit"], after.as_str());
+    assert_eq!(job["runs"].as_array().map(Vec::len), Some(4));
+    let r = server.get("/jobs/paged-job/runs/run-4");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-commit"), after);
+    // serve wrote nothing to the repository: only the index, under .git/artifact-migrate/.
+    assert_eq!(repo.porcelain(), "");
+    server.stop();
+}
+
+#[test]
+fn sigint_stops_it_gracefully() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    assert_eq!(server.get("/healthz").status, 200);
+    let mut p = server.proc.expect("running");
+    p.send("INT");
+    assert!(p.wait_for_prefix("note: stopped by SIGINT"), "{:?}", p.seen);
+    let (_, status) = p.finish_status();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(status.signal(), Some(2), "{status}");
+}
+
+#[test]
+fn the_openapi_document_is_the_one_in_docs_and_names_every_route() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    let r = server.get("/openapi.json");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), "application/json");
+    let in_docs = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"))
+        .expect("docs/openapi.json");
+    assert_eq!(
+        r.body, in_docs,
+        "the served document and docs/openapi.json differ"
+    );
+    let doc = r.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert_eq!(paths.len(), 7, "{:?}", paths.keys());
+    for p in paths.keys() {
+        let target = p
+            .replace("{id}", JOB)
+            .replace("{job_id}", JOB)
+            .replace("{run_id}", RUN_100)
+            .replace("{commit}", "abcd");
+        let r = server.get(&target);
+        let fallback = r.status == 404
+            && r.json()["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("no such endpoint"));
+        assert!(!fallback, "{p} is documented but not routed");
+    }
+}
