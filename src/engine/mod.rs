@@ -17,6 +17,8 @@ pub mod rollback;
 pub mod survey;
 pub mod validate;
 pub mod verify;
+pub mod verify_inputs;
+pub mod verify_signatures;
 
 pub use batch::{
     apply, plan, ApplyOptions, ApplyReport, BatchPlan, Failure, PlanOptions, PlannedManifest,

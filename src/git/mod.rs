@@ -12,6 +12,8 @@ pub mod pack;
 pub mod refs;
 pub mod repo;
 pub mod scan;
+pub mod shallow;
+pub mod sign;
 pub mod worktree;
 
 pub use repo::{Repo, Target};
@@ -98,6 +100,9 @@ pub enum GitError {
         refname: String,
         source: Box<GitError>,
     },
+    /// The commit could not be signed (nothing was committed).
+    #[error(transparent)]
+    Sign(#[from] sign::SignError),
     /// SIGINT or SIGTERM stopped a writing command at a safe point; `state` says what it left.
     #[error("{by}: {state}")]
     Interrupted {
@@ -120,6 +125,7 @@ impl GitError {
             | GitError::IndexLocked { .. }
             | GitError::Interrupted { .. } => ErrorKind::Environment,
             GitError::WorktreeBehind { source, .. } => source.kind(),
+            GitError::Sign(e) => e.kind(),
             GitError::UnknownRevision { .. } => ErrorKind::NotFound,
             GitError::BadRevision { .. }
             | GitError::NotACommit { .. }
@@ -154,6 +160,7 @@ impl GitError {
             | GitError::BatchTouchesOther { .. }
             | GitError::NotInBaseTree { .. }
             | GitError::Git { .. }
+            | GitError::Sign(_)
             | GitError::Interrupted { .. } => None,
         }
     }

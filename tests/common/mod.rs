@@ -308,6 +308,36 @@ impl TestRepo {
         }
     }
 
+    /// A shallow clone, as CI checks out: `git clone --depth DEPTH file://<this repo>`,
+    /// with this repository's user identity.
+    pub fn shallow_clone(&self, depth: usize) -> TestRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("am-shallow-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let root = dir.path().join("repo");
+        let out = self
+            .git_command()
+            .args(["clone", "-q", "--depth", &depth.to_string()])
+            .arg(format!("file://{}", self.root.display()))
+            .arg(&root)
+            .output()
+            .expect("run git clone");
+        assert!(
+            out.status.success(),
+            "git clone --depth failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let clone = TestRepo {
+            root,
+            home: new_home(),
+            _dirs: vec![dir],
+        };
+        clone.git(["config", "user.name", CONFIG_NAME]);
+        clone.git(["config", "user.email", CONFIG_EMAIL]);
+        clone
+    }
+
     /// A byte-for-byte copy of the whole repository (`cp -a`), `.git` included.
     pub fn copy(&self) -> TestRepo {
         let dir = tempfile::Builder::new()
