@@ -4,26 +4,12 @@
 
 mod common;
 
-use std::fs;
 use std::path::Path;
 
 use common::*;
 use serde_json::Value;
 
 const RUN: &str = "e99e867f0a3a1b77e9a3b895e33ff22d";
-
-fn copy_dir(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).unwrap();
-    for e in fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
 
 /// The seed's runs, committed and migrated.
 fn seed() -> TestRepo {

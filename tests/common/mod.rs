@@ -71,6 +71,20 @@ pub fn fixture(rel: &str) -> Vec<u8> {
     fs::read(&p).unwrap_or_else(|e| panic!("read fixture {}: {e}", p.display()))
 }
 
+/// Copies a directory tree (files and directories) from `src` to `dst`.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).unwrap();
+    for e in fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
 /// Content for a file: JSON text, bytes, or a `serde_json::Value` (written pretty, 2 spaces,
 /// with a trailing newline).
 pub trait IntoContent {
