@@ -38,19 +38,6 @@ fn canonical(job: &str, run: &str) -> String {
     format!("artifacts/{job}/{run}")
 }
 
-fn copy_dir(src: &Path, dst: &Path) {
-    fs::create_dir_all(dst).unwrap();
-    for e in fs::read_dir(src).unwrap() {
-        let e = e.unwrap();
-        let to = dst.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &to);
-        } else {
-            fs::copy(e.path(), &to).unwrap();
-        }
-    }
-}
-
 /// A repository holding fixtures/seed-history, committed.
 fn seed_history() -> TestRepo {
     let repo = TestRepo::new();

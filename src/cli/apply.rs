@@ -26,6 +26,8 @@ pub struct Args {
     /// The commit's subject line (the body and trailers stay).
     #[arg(short, long, value_name = "TEXT")]
     pub message: Option<String>,
+    #[command(flatten)]
+    pub sign: crate::cli::SignArgs,
     /// Limit to these files or directories.
     #[arg(value_name = "PATHSPEC")]
     pub pathspecs: Vec<String>,
@@ -58,6 +60,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         },
         keep_going: args.keep_going,
         message: args.message,
+        sign: args.sign.mode(),
     };
     let loaded = ctx.registry(&repo, &cfg)?;
     let r = apply(&repo, &cfg, &loaded.registry, &opts, &bars)?;

@@ -3,6 +3,7 @@
 use std::fmt::{self, Write as _};
 
 use artifact_migrate::engine::log::{log, LogEntry};
+use artifact_migrate::git::shallow::Shallow;
 
 use crate::cli::output::{Painter, Style};
 use crate::cli::{CommandError, Ctx};
@@ -21,8 +22,14 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         None => repo.head_commit()?,
     };
     let entries = log(&repo, tip)?;
-    ctx.ui
-        .report(&entries, |out, p| print_human(out, p, &entries))
+    let shallow = Shallow::read(&repo, tip)?;
+    ctx.ui.report(&entries, |out, p| {
+        print_human(out, p, &entries)?;
+        match &shallow {
+            Some(s) => writeln!(out, "shallow: {}", s.describe()),
+            None => Ok(()),
+        }
+    })
 }
 
 fn print_human(out: &mut String, p: Painter, entries: &[LogEntry]) -> fmt::Result {
@@ -85,6 +92,12 @@ fn print_human(out: &mut String, p: Painter, entries: &[LogEntry]) -> fmt::Resul
             )?,
         }
         writeln!(out, "    by {}", e.author)?;
+        if e.parent_not_fetched {
+            writeln!(
+                out,
+                "    (the shallow clone stops here: its parent was not fetched)"
+            )?;
+        }
     }
     Ok(())
 }

@@ -201,6 +201,23 @@ impl Ctx {
     }
 }
 
+/// `--sign` / `--no-sign` of every command that commits (as `git commit -S` / `--no-gpg-sign`).
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct SignArgs {
+    /// Sign the commit (openpgp or ssh, as gpg.format and user.signingkey say), whatever commit.gpgsign says.
+    #[arg(long, conflicts_with = "no_sign")]
+    pub sign: bool,
+    /// Do not sign the commit, even with commit.gpgsign=true.
+    #[arg(long)]
+    pub no_sign: bool,
+}
+
+impl SignArgs {
+    pub fn mode(self) -> artifact_migrate::git::sign::SignMode {
+        artifact_migrate::git::sign::SignMode::from_flags(self.sign, self.no_sign)
+    }
+}
+
 /// Parses `--to V`.
 pub fn parse_version(s: &str) -> Result<Version, String> {
     s.parse::<Version>().map_err(|e| e.to_string())

@@ -21,6 +21,8 @@ pub struct Args {
     /// Commit to this branch (created from HEAD if missing); the working tree is touched only if it is checked out.
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
+    #[command(flatten)]
+    pub sign: crate::cli::SignArgs,
     /// Limit to these run directories (or directories above them).
     #[arg(value_name = "PATHSPEC")]
     pub pathspecs: Vec<String>,
@@ -51,6 +53,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         pathspecs: specs,
         branch: args.branch,
         dry_run: args.dry_run,
+        sign: args.sign.mode(),
     };
     let r = relocate(&repo, &cfg, &opts, &bars)?;
     let report = RelocateJson {

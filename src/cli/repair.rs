@@ -19,6 +19,8 @@ pub struct Args {
     /// Commit to this branch instead of HEAD's.
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
+    #[command(flatten)]
+    pub sign: crate::cli::SignArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -32,7 +34,14 @@ struct RepairJson {
 pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let (repo, cfg, _) = ctx.open()?;
     let bars = Bars::new(ctx.ui.progress_enabled());
-    let r = accept(&repo, &cfg, &args.accept, args.branch.as_deref(), &bars)?;
+    let r = accept(
+        &repo,
+        &cfg,
+        &args.accept,
+        args.branch.as_deref(),
+        args.sign.mode(),
+        &bars,
+    )?;
     let refname = repo.target(args.branch.as_deref()).map(|t| t.refname);
     let report = RepairJson {
         commit: r.commit,

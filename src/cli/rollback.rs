@@ -19,6 +19,8 @@ pub struct Args {
     /// Work on this branch instead of HEAD's; the working tree is touched only if it is checked out.
     #[arg(long, value_name = "NAME")]
     pub branch: Option<String>,
+    #[command(flatten)]
+    pub sign: crate::cli::SignArgs,
 }
 
 #[derive(Debug, Serialize)]
@@ -43,6 +45,7 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         &RollbackOptions {
             commit: args.commit,
             branch: args.branch,
+            sign: args.sign.mode(),
         },
         &bars,
     )?;

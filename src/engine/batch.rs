@@ -23,6 +23,7 @@ use crate::git::message::{BatchMessage, StepGroup};
 use crate::git::objects::{batch_pack, write_commit, CommitRequest, FileUpdate};
 use crate::git::pack::{compress_at, Compressed};
 use crate::git::scan::{matches_pathspec, run_pairs, scan_commit, RunPair, TreeManifest};
+use crate::git::sign::{SignMode, Signer};
 use crate::git::worktree::{dirty_paths, PendingFile, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
@@ -48,6 +49,8 @@ pub struct ApplyOptions {
     pub keep_going: bool,
     /// Replaces the commit's subject line.
     pub message: Option<String>,
+    /// Whether to sign the commit (default: as `commit.gpgsign` says).
+    pub sign: SignMode,
 }
 
 /// A manifest that one failed to migrate, and why. Serialized as
@@ -416,6 +419,8 @@ pub fn apply(
     // One identity and one timestamp for the whole batch: history entries, trailer and
     // committer date must agree to the second.
     let identity = Identity::from_env(repo)?;
+    // Git's signing settings are read before any work: a bad one stops the batch here.
+    let signer = Signer::from_config(repo, opts.sign).map_err(GitError::from)?;
     let target = target_version(registry, opts.plan.target)?;
     let target_ref = repo.target(opts.plan.branch.as_deref())?;
     let Scope {
@@ -550,6 +555,7 @@ pub fn apply(
         message: &text,
         author: &identity.author,
         committer: &identity.committer,
+        signer: signer.as_ref(),
     };
     let commit = write_commit(repo, pack, &req)?;
     progress.finish();

@@ -8,6 +8,7 @@ use serde::Serialize;
 use crate::engine::error::EngineError;
 use crate::git::history::{records, RecordKind};
 use crate::git::message::keys;
+use crate::git::shallow::Shallow;
 use crate::git::Repo;
 use crate::ids::CommitId;
 
@@ -40,11 +41,16 @@ pub struct LogEntry {
     /// For a relocation: how many runs it moved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relocated: Option<usize>,
+    /// In a shallow clone: this commit's parent was not fetched (history stops here).
+    /// Only present when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub parent_not_fetched: bool,
 }
 
 /// Every batch and rollback reachable from `tip`, newest first, with rollback links.
 pub fn log(repo: &Repo, tip: CommitId) -> Result<Vec<LogEntry>, EngineError> {
     let recs = records(repo, tip)?;
+    let shallow = Shallow::read(repo, tip)?;
     let rolled_back_by: HashMap<String, CommitId> = recs
         .iter()
         .filter_map(|r| match &r.kind {
@@ -96,6 +102,7 @@ pub fn log(repo: &Repo, tip: CommitId) -> Result<Vec<LogEntry>, EngineError> {
                 rolled_back_by: rolled_back_by.get(&r.commit.to_string()).cloned(),
                 rollback_of,
                 relocated,
+                parent_not_fetched: shallow.as_ref().is_some_and(|s| s.cuts(r.commit)),
             }
         })
         .collect())

@@ -18,6 +18,8 @@ pub mod survey;
 pub mod timeline;
 pub mod validate;
 pub mod verify;
+pub mod verify_inputs;
+pub mod verify_signatures;
 
 pub use batch::{
     apply, plan, ApplyOptions, ApplyReport, BatchPlan, Failure, PlanOptions, PlannedManifest,

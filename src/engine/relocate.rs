@@ -32,6 +32,7 @@ use crate::git::objects::{
 };
 use crate::git::pack::PackWriter;
 use crate::git::scan::{matches_pathspec, scan_commit};
+use crate::git::sign::{SignMode, Signer};
 use crate::git::worktree::{changed_files, dirty_dirs, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
@@ -48,6 +49,8 @@ pub struct RelocateOptions {
     pub branch: Option<String>,
     /// Check everything, write nothing.
     pub dry_run: bool,
+    /// Whether to sign the commit (default: as `commit.gpgsign` says).
+    pub sign: SignMode,
 }
 
 /// A run whose canonical place already holds something else.
@@ -378,6 +381,7 @@ pub fn relocate(
         return Ok(report);
     }
     let identity = Identity::from_env(repo)?;
+    let signer = Signer::from_config(repo, opts.sign).map_err(GitError::from)?;
     let text = report.message.render();
     progress.start("write objects", 0);
     let mut pack = PackWriter::create(&pack_dir(repo))?;
@@ -403,6 +407,7 @@ pub fn relocate(
         message: &text,
         author: &identity.author,
         committer: &identity.committer,
+        signer: signer.as_ref(),
     };
     let commit = build_commit(repo, pack, &req)?;
     if let Some((path, problem)) =

@@ -12,7 +12,8 @@ use crate::git::identity::Identity;
 use crate::git::message::keys;
 use crate::git::objects::{pack_dir, write_commit, CommitRequest};
 use crate::git::pack::PackWriter;
-use crate::git::Repo;
+use crate::git::sign::{SignMode, Signer};
+use crate::git::{GitError, Repo};
 use crate::ids::CommitId;
 
 /// What `repair --accept` recorded.
@@ -31,6 +32,7 @@ pub fn accept(
     cfg: &Config,
     step: &str,
     branch: Option<&str>,
+    sign: SignMode,
     progress: &dyn Progress,
 ) -> Result<AcceptReport, EngineError> {
     // A signal from here on stops at a safe point (crate::interrupt), not in a write.
@@ -61,6 +63,7 @@ pub fn accept(
     };
     let (checksum, file) = (m.checksum(), m.source().map(str::to_string));
     let identity = Identity::from_env(repo)?;
+    let signer = Signer::from_config(repo, sign).map_err(GitError::from)?;
     let where_ = file
         .as_deref()
         .map(|f| format!(" in {f}"))
@@ -77,6 +80,7 @@ pub fn accept(
         message: &message,
         author: &identity.author,
         committer: &identity.committer,
+        signer: signer.as_ref(),
     };
     let commit = write_commit(repo, PackWriter::create(&pack_dir(repo))?, &req)?;
     let subject = message.lines().next().unwrap_or_default();

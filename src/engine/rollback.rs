@@ -17,6 +17,8 @@ use crate::git::message::keys;
 use crate::git::objects::{pack_dir, write_commit, CommitRequest, FileUpdate};
 use crate::git::pack::PackWriter;
 use crate::git::scan::scan_commit;
+use crate::git::shallow::Shallow;
+use crate::git::sign::{SignMode, Signer};
 use crate::git::worktree::{dirty_paths, PendingFile, WorktreeReport};
 use crate::git::{GitError, Repo, Target};
 use crate::ids::{CommitId, RepoPath};
@@ -29,6 +31,8 @@ pub struct RollbackOptions {
     pub commit: Option<String>,
     /// Work on this branch instead of HEAD's.
     pub branch: Option<String>,
+    /// Whether to sign the commit (default: as `commit.gpgsign` says).
+    pub sign: SignMode,
 }
 
 /// What `rollback` did.
@@ -58,6 +62,8 @@ pub enum Refusal {
     NotABatch { commit: CommitId },
     #[error("batch {} has {parents} parents; only a batch with one parent can be reverted", .batch.short())]
     NotOneParent { batch: CommitId, parents: usize },
+    #[error("batch {}'s parent {parent} was not fetched: this clone is shallow and a rollback restores the parent's files; fetch it with `git fetch --deepen=1` (or all history with `git fetch --unshallow`), then roll back again", .batch.short())]
+    ParentNotFetched { batch: CommitId, parent: String },
     #[error("batch {} does not only modify files ({path} is {status:?}); revert it by hand with `git revert`", .batch.short())]
     NotOnlyModified {
         batch: CommitId,
@@ -204,6 +210,12 @@ pub fn rollback(
         .collect();
     let batch = choose(repo, &recs, &rolled_back, opts, &target)?;
     let [parent] = batch.parents[..] else {
+        if let Some(parent) = unfetched_parent(repo, batch.commit)? {
+            return Err(refused(Refusal::ParentNotFetched {
+                batch: batch.commit,
+                parent,
+            }));
+        }
         return Err(refused(Refusal::NotOneParent {
             batch: batch.commit,
             parents: batch.parents.len(),
@@ -272,6 +284,7 @@ pub fn rollback(
         }
     }
     let identity = Identity::from_env(repo)?;
+    let signer = Signer::from_config(repo, opts.sign).map_err(GitError::from)?;
     // A relocation's rollback counts the runs it moves back, a batch's the manifests.
     let relocated = relocation.then(|| {
         batch
@@ -309,6 +322,7 @@ pub fn rollback(
         message: &message,
         author: &identity.author,
         committer: &identity.committer,
+        signer: signer.as_ref(),
     };
     // The restored blobs exist already; only trees and the commit are new.
     let commit = write_commit(repo, PackWriter::create(&pack_dir(repo))?, &req)?;
@@ -394,5 +408,36 @@ fn later_changes(
         paths: by_path.into_iter().collect(),
         commits: touching.into_iter().collect(),
         later_batches,
+    })
+}
+
+/// In a shallow clone, the parent a boundary commit names in its object but the clone does
+/// not hold (git shows such a commit without parents); `None` otherwise.
+fn unfetched_parent(repo: &Repo, commit: CommitId) -> Result<Option<String>, GitError> {
+    let Some(shallow) = Shallow::read(repo, commit)? else {
+        return Ok(None);
+    };
+    if !shallow.cuts(commit) {
+        return Ok(None);
+    }
+    let odb = repo
+        .git
+        .odb()
+        .map_err(GitError::git("open the object database"))?;
+    let object = odb
+        .read(commit.0)
+        .map_err(GitError::git(format!("read commit {commit}")))?;
+    let data = object.data();
+    let headers = data
+        .windows(2)
+        .position(|w| w == b"\n\n")
+        .map_or(data, |end| &data[..end]);
+    let parents: Vec<String> = String::from_utf8_lossy(headers)
+        .lines()
+        .filter_map(|l| l.strip_prefix("parent ").map(str::to_string))
+        .collect();
+    Ok(match &parents[..] {
+        [one] => Some(one.clone()),
+        _ => None,
     })
 }

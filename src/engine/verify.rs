@@ -26,11 +26,14 @@ use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY
 use crate::engine::migrate::parse_manifest;
 use crate::engine::progress::Progress;
 use crate::engine::relocate::audit_relocation;
+use crate::engine::verify_inputs::InputsReport;
+use crate::engine::verify_signatures::{check_records, CommitSignature};
 use crate::git::diff::tree_changes;
 use crate::git::history::{records, Record, RecordKind};
 use crate::git::message::keys;
 use crate::git::message::RelocationMessage;
 use crate::git::scan::{is_manifest_path, scan_commit, RunPair};
+use crate::git::shallow::Shallow;
 use crate::git::{GitError, Repo};
 use crate::ids::CommitId;
 use crate::manifest::{sha256_prefixed, Json};
@@ -57,6 +60,26 @@ pub struct VerifyReport {
     /// Runs at the audited revision in the canonical layout and in another one (not a
     /// finding: both are manifests); `canonical` is the copy readers prefer.
     pub pairs: Vec<RunPair>,
+    /// The signature of every batch, rollback, relocation and repair commit, newest first.
+    pub signatures: Vec<CommitSignature>,
+    /// Set in a shallow clone: where history stops and what was not audited.
+    pub shallow: Option<ShallowNote>,
+    /// `verify --inputs`: what was re-derived (`None` without it); its findings are in
+    /// `findings`.
+    pub inputs: Option<InputsReport>,
+}
+
+/// What `verify` could not audit in a shallow clone. Serialized as `verify --json`'s
+/// `shallow` (`null` in a complete clone).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShallowNote {
+    /// The commits whose parents the clone does not hold.
+    pub boundary: Vec<CommitId>,
+    /// Batches, rollbacks and relocations at the boundary: their parent was not fetched,
+    /// so what they changed is not audited.
+    pub not_audited: Vec<CommitId>,
+    /// Where history stops and how to fetch more, in one sentence.
+    pub message: String,
 }
 
 fn history(doc: &Json) -> &[Json] {
@@ -88,6 +111,9 @@ pub fn verify(
 ) -> Result<VerifyReport, EngineError> {
     progress.start("read history", 0);
     let recs = records(repo, rev)?;
+    // In a shallow clone, what lies beyond the boundary is not audited (and not a finding).
+    let shallow = Shallow::read(repo, rev)?;
+    let cut = |c: CommitId| shallow.as_ref().is_some_and(|s| s.cuts(c));
     progress.finish();
     let mut findings = Vec::new();
     // What each batch wrote into each manifest's history: (path, base_commit) -> (batch, entry).
@@ -101,6 +127,10 @@ pub fn verify(
     // Each step's checksums as batches recorded them: step -> checksum -> batches (oldest last).
     let mut applied: BTreeMap<String, BTreeMap<String, Vec<CommitId>>> = BTreeMap::new();
     for b in &batches {
+        if cut(b.commit) {
+            progress.inc(1);
+            continue;
+        }
         let (f, w) = audit_batch(repo, cfg, b)?;
         findings.extend(f);
         for (_, (_, entry)) in &w {
@@ -133,20 +163,29 @@ pub fn verify(
         match &r.kind {
             RecordKind::Rollback { of } => {
                 rollbacks += 1;
-                findings.extend(audit_rollback(repo, r, of, &by_id)?);
+                let beyond = shallow.as_ref().is_some_and(|s| s.beyond(of));
+                if !cut(r.commit) && !beyond {
+                    findings.extend(audit_rollback(repo, r, of, &by_id)?);
+                }
             }
             RecordKind::Relocation => {
                 relocations += 1;
                 let moves = RelocationMessage::parse_moves(&r.message);
-                findings.extend(audit_relocation_record(repo, r, &moves)?);
+                if !cut(r.commit) {
+                    findings.extend(audit_relocation_record(repo, r, &moves)?);
+                }
                 renamed.extend(moves.into_iter().map(|(from, to)| (to, from)));
             }
             _ => {}
         }
     }
     progress.start("audit revision", 0);
-    let (manifests, f, pairs) = audit_revision(repo, cfg, rev, &written, &renamed)?;
+    let (manifests, f, pairs) =
+        audit_revision(repo, cfg, rev, &written, &renamed, shallow.as_ref())?;
     findings.extend(f);
+    progress.finish();
+    progress.start("check signatures", 0);
+    let signatures = check_records(repo, &recs)?;
     progress.finish();
     Ok(VerifyReport {
         ok: findings.is_empty(),
@@ -157,6 +196,17 @@ pub fn verify(
         manifests,
         findings,
         pairs,
+        signatures,
+        shallow: shallow.map(|s| ShallowNote {
+            not_audited: recs
+                .iter()
+                .map(|r| r.commit)
+                .filter(|c| s.cuts(*c))
+                .collect(),
+            message: s.describe(),
+            boundary: s.boundary,
+        }),
+        inputs: None,
     })
 }
 
@@ -633,6 +683,7 @@ fn audit_revision(
     rev: CommitId,
     written: &HashMap<(String, String), (CommitId, Json)>,
     renamed: &HashMap<String, String>,
+    shallow: Option<&Shallow>,
 ) -> Result<(usize, Vec<Finding>, Vec<RunPair>), GitError> {
     let scan = scan_commit(repo, rev, cfg)?;
     let mut blobs = Vec::with_capacity(scan.manifests.len());
@@ -641,7 +692,9 @@ fn audit_revision(
     }
     let mut out: Vec<Finding> = blobs
         .par_iter()
-        .flat_map_iter(|(path, bytes)| audit_current(cfg, rev, path, bytes, written, renamed))
+        .flat_map_iter(|(path, bytes)| {
+            audit_current(cfg, rev, path, bytes, written, renamed, shallow)
+        })
         .collect();
     for l in &scan.symlinks {
         out.push(finding(
@@ -660,6 +713,7 @@ fn audit_current(
     bytes: &[u8],
     written: &HashMap<(String, String), (CommitId, Json)>,
     renamed: &HashMap<String, String>,
+    shallow: Option<&Shallow>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
     let p = Some(path);
@@ -695,6 +749,8 @@ fn audit_current(
                 }
                 last_batch = Some(*b);
             }
+            // Written by a batch beyond a shallow clone's boundary: not audited here.
+            None if shallow.is_some_and(|s| s.beyond(base)) => {}
             None => out.push(finding(rev, p, format!("history entry {} (base_commit {}) was not written by any batch reachable from here", i + 1, &base[..base.len().min(12)]))),
         }
     }

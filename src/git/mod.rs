@@ -12,6 +12,8 @@ pub mod pack;
 pub mod refs;
 pub mod repo;
 pub mod scan;
+pub mod shallow;
+pub mod sign;
 pub mod worktree;
 
 pub use repo::{Repo, Target};
@@ -102,6 +104,9 @@ pub enum GitError {
         refname: String,
         source: Box<GitError>,
     },
+    /// The commit could not be signed (nothing was committed).
+    #[error(transparent)]
+    Sign(#[from] sign::SignError),
     /// SIGINT or SIGTERM stopped a writing command at a safe point; `state` says what it left.
     #[error("{by}: {state}")]
     Interrupted {
@@ -127,6 +132,7 @@ impl GitError {
                 ErrorKind::Refused => ErrorKind::Environment,
                 other => other,
             },
+            GitError::Sign(e) => e.kind(),
             GitError::UnknownRevision { .. } => ErrorKind::NotFound,
             GitError::BadRevision { .. }
             | GitError::NotACommit { .. }
@@ -165,6 +171,7 @@ impl GitError {
             | GitError::BatchTouchesOther { .. }
             | GitError::NotInBaseTree { .. }
             | GitError::Git { .. }
+            | GitError::Sign(_)
             | GitError::Interrupted { .. } => None,
         }
     }

@@ -15,6 +15,7 @@ use git2::{ObjectType, Oid, Signature, Tree};
 use crate::git::diff::tree_changes;
 
 use crate::git::pack::{configured_level, PackWriter};
+use crate::git::sign::{add_signature_header, Signer};
 use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
 
@@ -41,6 +42,8 @@ pub struct CommitRequest<'a> {
     pub message: &'a str,
     pub author: &'a Signature<'static>,
     pub committer: &'a Signature<'static>,
+    /// Signs the commit object (a `gpgsig` header, as git writes it); `None`: unsigned.
+    pub signer: Option<&'a Signer>,
 }
 
 /// Writes the new trees and the commit into `pack`, finishes the pack (durably), checks that
@@ -77,7 +80,12 @@ pub fn build_commit(
         Some(t) => t,
         None => pack.add_object(ObjectType::Tree, &[])?,
     };
-    let data = commit_object(tree, req.base.0, req.author, req.committer, req.message);
+    let mut data = commit_object(tree, req.base.0, req.author, req.committer, req.message);
+    if let Some(signer) = req.signer {
+        // Before the pack is finished: a signing failure drops it, leaving nothing behind.
+        let signature = signer.sign(&data, req.committer)?;
+        data = add_signature_header(&data, &signature);
+    }
     let commit = pack.add_object(ObjectType::Commit, &data)?;
     pack.finish()?;
     let odb = repo
@@ -307,6 +315,7 @@ mod tests {
             message: "m\n",
             author: &sig,
             committer: &sig,
+            signer: None,
         };
         let pack = PackWriter::create(&pack_dir(repo)).unwrap();
         let ours = build_commit(repo, pack, &req).unwrap();
@@ -458,6 +467,7 @@ mod tests {
             message: "m\n",
             author: &sig,
             committer: &sig,
+            signer: None,
         };
         let e =
             write_commit(&repo, PackWriter::create(&pack_dir(&repo)).unwrap(), &req).unwrap_err();
@@ -473,6 +483,7 @@ mod tests {
             message: "m\n",
             author: &sig,
             committer: &sig,
+            signer: None,
         };
         assert!(build_commit(&repo, PackWriter::create(&pack_dir(&repo)).unwrap(), &req).is_err());
     }

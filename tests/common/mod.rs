@@ -71,6 +71,20 @@ pub fn fixture(rel: &str) -> Vec<u8> {
     fs::read(&p).unwrap_or_else(|e| panic!("read fixture {}: {e}", p.display()))
 }
 
+/// Copies a directory tree (files and directories) from `src` to `dst`.
+pub fn copy_dir(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).unwrap();
+    for e in fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let to = dst.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &to);
+        } else {
+            fs::copy(e.path(), &to).unwrap();
+        }
+    }
+}
+
 /// Content for a file: JSON text, bytes, or a `serde_json::Value` (written pretty, 2 spaces,
 /// with a trailing newline).
 pub trait IntoContent {
@@ -306,6 +320,36 @@ impl TestRepo {
             home: new_home(),
             _dirs: vec![dir],
         }
+    }
+
+    /// A shallow clone, as CI checks out: `git clone --depth DEPTH file://<this repo>`,
+    /// with this repository's user identity.
+    pub fn shallow_clone(&self, depth: usize) -> TestRepo {
+        let dir = tempfile::Builder::new()
+            .prefix("am-shallow-")
+            .tempdir()
+            .expect("create a temporary directory");
+        let root = dir.path().join("repo");
+        let out = self
+            .git_command()
+            .args(["clone", "-q", "--depth", &depth.to_string()])
+            .arg(format!("file://{}", self.root.display()))
+            .arg(&root)
+            .output()
+            .expect("run git clone");
+        assert!(
+            out.status.success(),
+            "git clone --depth failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let clone = TestRepo {
+            root,
+            home: new_home(),
+            _dirs: vec![dir],
+        };
+        clone.git(["config", "user.name", CONFIG_NAME]);
+        clone.git(["config", "user.email", CONFIG_EMAIL]);
+        clone
     }
 
     /// A byte-for-byte copy of the whole repository (`cp -a`), `.git` included.
