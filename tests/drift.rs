@@ -76,17 +76,25 @@ fn an_ordinary_edit_is_a_warning_naming_its_commits() {
         )),
         "{problem}"
     );
-    assert!(problem.contains("\"pipeline: the run failed after all\""), "{problem}");
+    assert!(
+        problem.contains("\"pipeline: the run failed after all\""),
+        "{problem}"
+    );
 
     // The human form: one warning line, exit 0, the summary counts it.
     let text = repo.cli(["verify"]);
     text.expect_code(0);
     assert!(
-        text.stdout
-            .contains(&format!("warning: {} {P_FOUR}: drift: labels, status", short(&second))),
+        text.stdout.contains(&format!(
+            "warning: {} {P_FOUR}: drift: labels, status",
+            short(&second)
+        )),
         "{text}"
     );
-    assert!(text.stdout.trim_end().ends_with(": ok, 1 warning(s)"), "{text}");
+    assert!(
+        text.stdout.trim_end().ends_with(": ok, 1 warning(s)"),
+        "{text}"
+    );
 
     // --strict: the warning is a finding, exit 1, with its commits.
     let s = verify(&repo, &["--strict"], 1);
@@ -104,7 +112,12 @@ fn an_ordinary_edit_is_a_warning_naming_its_commits() {
 #[test]
 fn a_changed_protected_field_is_tampering() {
     let (repo, batch) = migrated();
-    set(&repo, P_FOUR, "job_ref", Value::String("someone-else".into()));
+    set(
+        &repo,
+        P_FOUR,
+        "job_ref",
+        Value::String("someone-else".into()),
+    );
     repo.commit("reassign the run");
     let tampered = repo.head();
     let v = verify(&repo, &[], 1);
@@ -173,7 +186,10 @@ fn an_edit_merged_from_a_branch_is_attributed_to_the_merge() {
     let w = v["warnings"].as_array().unwrap();
     assert_eq!(w.len(), 1, "{v:#}");
     // Along first parents the change arrives with the merge.
-    assert_eq!(w[0]["commits"], serde_json::json!([git_says(&repo, &merge)]));
+    assert_eq!(
+        w[0]["commits"],
+        serde_json::json!([git_says(&repo, &merge)])
+    );
     assert_eq!(w[0]["since"], batch.as_str());
     // On the branch itself, the edit's own commit.
     let b = verify(&repo, &["pipeline"], 0);

@@ -3,8 +3,9 @@
 //!
 //! `verify` hands over the manifests at the audited revision whose content no longer
 //! matches their last history entry ([`Drifted`]). One walk along first parents from the
-//! revision diffs each commit's tree with its first parent's and, for each drifted path,
-//! collects the commits that changed it, until the path reaches the commit that last
+//! revision compares, for each drifted path still pending, its blob in each commit's tree
+//! with its first parent's (a lookup per path, not a whole-tree diff) and collects the
+//! commits that changed it, until the path reaches the commit that last
 //! recorded it: a batch or rollback that changed it, or the state the last batch wrote
 //! (a batch merged in from another branch is found that way too). Relocations rename the
 //! path as the walk passes them. The manifest as recorded is then compared with the
@@ -20,7 +21,6 @@ use crate::config::Config;
 use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
 use crate::engine::migrate::parse_manifest;
 use crate::engine::verify::{Finding, VerifyReport};
-use crate::git::diff::tree_changes;
 use crate::git::history::{Record, RecordKind};
 use crate::git::message::RelocationMessage;
 use crate::git::shallow::Shallow;
@@ -103,9 +103,14 @@ fn attribution(c: &git2::Commit<'_>) -> Attribution {
 
 /// The blob at `path` in `commit`'s tree.
 fn blob_at(repo: &Repo, commit: CommitId, path: &str) -> Option<git2::Oid> {
-    let tree = repo.tree_of(commit).ok()?;
-    let entry = tree.get_path(std::path::Path::new(path)).ok()?;
-    Some(entry.id())
+    entry_id(&repo.tree_of(commit).ok()?, path)
+}
+
+/// The id of the entry at `path` in a tree.
+fn entry_id(tree: &git2::Tree<'_>, path: &str) -> Option<git2::Oid> {
+    tree.get_path(std::path::Path::new(path))
+        .ok()
+        .map(|e| e.id())
 }
 
 /// `path`'s name before a relocation that moved directory `from` to `to`.
@@ -137,9 +142,9 @@ pub fn attribute(
         .iter()
         .map(|d| Trail {
             name: d.path.clone(),
-            recorded: d.last_batch.and_then(|b| {
-                names_at(&d.path, b).and_then(|name| blob_at(repo, b, &name))
-            }),
+            recorded: d
+                .last_batch
+                .and_then(|b| names_at(&d.path, b).and_then(|name| blob_at(repo, b, &name))),
             ..Trail::default()
         })
         .collect();
@@ -162,7 +167,18 @@ pub fn attribute(
             commit.parent_id(0).ok().map(CommitId)
         };
         let record = kinds.get(&at).copied();
-        let changes = tree_changes(repo, parent, at)?;
+        let tree = repo.tree_of(at)?;
+        let parent_tree = parent.map(|p| repo.tree_of(p)).transpose()?;
+        // Only the pending paths are looked up (a whole-tree diff of a batch reads every
+        // run's tree): (path, blob before, blob after) where they differ.
+        let changes: Vec<(String, Option<git2::Oid>, git2::Oid)> = pending
+            .keys()
+            .filter_map(|path| {
+                let now = entry_id(&tree, path)?;
+                let before = parent_tree.as_ref().and_then(|t| entry_id(t, path));
+                (before != Some(now)).then(|| (path.clone(), before, now))
+            })
+            .collect();
         if let Some(r) = record.filter(|r| r.kind == RecordKind::Relocation) {
             // A relocation only renames (audited elsewhere): follow each path to its old name.
             let moves = RelocationMessage::parse_moves(&r.message);
@@ -173,8 +189,8 @@ pub fn attribute(
                 pending.insert(old, i);
             }
         } else {
-            for ch in &changes {
-                let Some(&i) = pending.get(&ch.path) else {
+            for (path, old_id, new_id) in changes {
+                let Some(&i) = pending.get(&path) else {
                     continue;
                 };
                 let t = &mut trails[i];
@@ -184,18 +200,23 @@ pub fn attribute(
                     _ => None,
                 });
                 if let Some(kind) = tool {
-                    t.reference = Some((at, ch.new_id, kind));
-                    pending.remove(&ch.path);
+                    t.reference = Some((at, new_id, kind));
+                    pending.remove(&path);
                     continue;
                 }
                 t.commits.push(attribution(&commit));
-                if ch.status == git2::Delta::Added {
-                    pending.remove(&ch.path);
-                    t.cut_short = true;
-                } else if t.recorded == Some(ch.old_id) {
+                match old_id {
+                    // The file was created here: there is nothing older to follow.
+                    None => {
+                        pending.remove(&path);
+                        t.cut_short = true;
+                    }
                     // Before this commit the file held what the last batch wrote.
-                    t.reference = drifted[i].last_batch.map(|b| (b, ch.old_id, "batch"));
-                    pending.remove(&ch.path);
+                    Some(old) if t.recorded == Some(old) => {
+                        t.reference = drifted[i].last_batch.map(|b| (b, old, "batch"));
+                        pending.remove(&path);
+                    }
+                    Some(_) => {}
                 }
             }
         }

@@ -715,7 +715,16 @@ fn audit_revision(
     let audited: Vec<(Vec<Finding>, Option<Drifted>)> = blobs
         .par_iter()
         .map(|(path, bytes)| {
-            audit_current(cfg, rev, path, bytes, written, &batch_paths, renamed, shallow)
+            audit_current(
+                cfg,
+                rev,
+                path,
+                bytes,
+                written,
+                &batch_paths,
+                renamed,
+                shallow,
+            )
         })
         .collect();
     let mut out = Vec::new();
