@@ -26,6 +26,15 @@ fn forked() -> TestRepo {
     repo
 }
 
+/// [`forked`], with main adding 1.2.0 -> 1.3.0; `feature` checked out.
+fn main_adds_1_3_0() -> TestRepo {
+    let repo = forked();
+    repo.file(M130, migration("1.2.0", "1.3.0", "unreviewed"))
+        .commit("add 1.2.0 -> 1.3.0");
+    repo.git(["checkout", "-q", "feature"]);
+    repo
+}
+
 fn check(repo: &TestRepo, base: &str, code: i32) -> Value {
     let run = repo.cli(["migrations", "--check", "--base", base, "--json"]);
     run.expect_code(code);
@@ -41,12 +50,19 @@ fn problems(v: &Value) -> Vec<String> {
         .collect()
 }
 
+/// Changes this side's 1.2.0 -> 1.3.0 and checks against main: exit 1, one conflict.
+fn change_here_and_check(repo: &TestRepo) -> (Value, Vec<String>) {
+    repo.file(M130, migration("1.2.0", "1.3.0", "pending"))
+        .commit("start review_status as pending");
+    let v = check(repo, "main", 1);
+    let p = problems(&v);
+    assert_eq!(p.len(), 1, "{v:#}");
+    (v, p)
+}
+
 #[test]
 fn two_branches_each_adding_a_migration_from_one_version_conflict() {
-    let repo = forked();
-    repo.file(M130, migration("1.2.0", "1.3.0", "unreviewed"))
-        .commit("add 1.2.0 -> 1.3.0");
-    repo.git(["checkout", "-q", "feature"]);
+    let repo = main_adds_1_3_0();
     repo.file(M140, migration("1.2.0", "1.4.0", "pending"))
         .commit("add 1.2.0 -> 1.4.0");
     // Plain git merges the two files without a conflict: only the definitions conflict.
@@ -97,10 +113,7 @@ fn two_branches_each_adding_a_migration_from_one_version_conflict() {
 
 #[test]
 fn one_edge_added_on_both_sides_differently_conflicts_and_identically_does_not() {
-    let repo = forked();
-    repo.file(M130, migration("1.2.0", "1.3.0", "unreviewed"))
-        .commit("add 1.2.0 -> 1.3.0");
-    repo.git(["checkout", "-q", "feature"]);
+    let repo = main_adds_1_3_0();
     // The same definition on both sides: no conflict (git merges it too).
     repo.file(M130, migration("1.2.0", "1.3.0", "unreviewed"))
         .commit("add 1.2.0 -> 1.3.0 here too");
@@ -112,11 +125,7 @@ fn one_edge_added_on_both_sides_differently_conflicts_and_identically_does_not()
         .stdout
         .contains("check --base: 0 conflict(s)"));
     // A different definition of the same edge.
-    repo.file(M130, migration("1.2.0", "1.3.0", "pending"))
-        .commit("start review_status as pending");
-    let v = check(&repo, "main", 1);
-    let p = problems(&v);
-    assert_eq!(p.len(), 1, "{v:#}");
+    let (v, p) = change_here_and_check(&repo);
     assert!(
         p[0].starts_with(&format!("migration 1.2.0->1.3.0 was added on both sides with different definitions: {M130} here (sha256:")),
         "{p:?}"
@@ -138,11 +147,7 @@ fn a_definition_changed_here_that_the_base_already_applied_conflicts() {
     let batch = repo.head();
     repo.git(["checkout", "-q", "feature"]);
     // Changed on this branch only: the merge would take it, but main applied the old one.
-    repo.file(M130, migration("1.2.0", "1.3.0", "pending"))
-        .commit("start review_status as pending");
-    let v = check(&repo, "main", 1);
-    let p = problems(&v);
-    assert_eq!(p.len(), 1, "{v:#}");
+    let (v, p) = change_here_and_check(&repo);
     assert!(
         p[0].starts_with(&format!(
             "migration 1.2.0->1.3.0 was changed here ({M130}, now sha256:"

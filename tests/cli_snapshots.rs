@@ -329,6 +329,7 @@ fn verify() {
     ------- stderr -------
     [exit status: 0]
     "#);
+    assert_snapshot!(repo.transcript(["verify", "--strict"]), @"");
     assert_snapshot!(repo.transcript(["verify", "no-such-rev"]), @r#"
     ------- stderr -------
     error: unknown revision "no-such-rev": name a commit, branch or tag

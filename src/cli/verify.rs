@@ -82,24 +82,34 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
 }
 
 fn print_human(out: &mut String, p: Painter, r: &VerifyReport) -> fmt::Result {
-    for f in &r.findings {
+    let line = |out: &mut String, label: &str, style, commit: String, path: &str, problem: &str| {
         writeln!(
             out,
-            "{} {} {}: {}",
-            p.paint(Style::Error, "finding:"),
-            p.paint(Style::Commit, f.commit.short()),
-            p.paint(Style::Path, f.path.as_deref().unwrap_or("-")),
-            f.problem
+            "{} {} {}: {problem}",
+            p.paint(style, label),
+            p.paint(Style::Commit, commit),
+            p.paint(Style::Path, path),
+        )
+    };
+    for f in &r.findings {
+        let path = f.path.as_deref().unwrap_or("-");
+        line(
+            out,
+            "finding:",
+            Style::Error,
+            f.commit.short(),
+            path,
+            &f.problem,
         )?;
     }
     for w in &r.warnings {
-        writeln!(
+        line(
             out,
-            "{} {} {}: {}",
-            p.paint(Style::Warning, "warning:"),
-            p.paint(Style::Commit, w.commit.short()),
-            p.paint(Style::Path, &w.path),
-            w.problem
+            "warning:",
+            Style::Warning,
+            w.commit.short(),
+            &w.path,
+            &w.problem,
         )?;
     }
     for pair in &r.pairs {
