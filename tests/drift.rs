@@ -218,3 +218,35 @@ fn a_later_batch_resets_the_measure() {
     assert_eq!(w[0]["since"], second.as_str());
     assert_eq!(w[0]["commits"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn a_change_is_followed_through_a_relocation_to_the_batch() {
+    // The seed's runs in the legacy runs/<run_id> layout: migrated, edited, relocated, edited.
+    let repo = TestRepo::new();
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/seed-history/artifacts");
+    copy_dir(&src, &repo.path().join("artifacts"));
+    repo.commit("the seed's runs");
+    repo.cli(["apply"]).expect_code(0);
+    let batch = repo.head();
+    let (run, job) = ("e99e867f0a3a1b77e9a3b895e33ff22d", "ig-test-001");
+    let old = format!("artifacts/runs/{run}/manifest.json");
+    set(&repo, &old, "status", Value::String("archived".into()));
+    repo.commit("archive before the move");
+    let before = repo.head();
+    repo.cli(["relocate"]).expect_code(0);
+    let new = format!("artifacts/{job}/{run}/manifest.json");
+    set(&repo, &new, "labels", serde_json::json!(["moved"]));
+    repo.commit("label after the move");
+    let after = repo.head();
+    let v = verify(&repo, &[], 0);
+    let w = v["warnings"].as_array().unwrap();
+    assert_eq!(w.len(), 1, "{v:#}");
+    assert_eq!(w[0]["path"], new.as_str());
+    assert_eq!(w[0]["since"], batch.as_str());
+    assert_eq!(
+        w[0]["commits"],
+        serde_json::json!([git_says(&repo, &after), git_says(&repo, &before)]),
+        "{v:#}"
+    );
+}
