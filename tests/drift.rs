@@ -250,3 +250,35 @@ fn a_change_is_followed_through_a_relocation_to_the_batch() {
         "{v:#}"
     );
 }
+
+#[test]
+fn a_batch_and_an_edit_merged_from_a_branch_are_the_merges() {
+    // The batch and a later edit were made on a branch; main merges them in.
+    let repo = five_runs();
+    repo.git(["checkout", "-q", "-b", "migrate"]);
+    repo.cli(["apply"]).expect_code(0);
+    let batch = repo.head();
+    set(&repo, P_FOUR, "status", Value::String("failed".into()));
+    repo.commit("the run failed");
+    repo.git(["checkout", "-q", "main"]);
+    repo.file("README.txt", "notes\n").commit("notes on main");
+    repo.git([
+        "merge",
+        "-q",
+        "--no-ff",
+        "-m",
+        "merge the migration",
+        "migrate",
+    ]);
+    let merge = repo.head();
+    let v = verify(&repo, &[], 0);
+    let w = v["warnings"].as_array().unwrap();
+    assert_eq!(w.len(), 1, "{v:#}");
+    assert_eq!(w[0]["since"], batch.as_str());
+    // Along first parents only the merge changed it (not the commit that created the file).
+    assert_eq!(
+        w[0]["commits"],
+        serde_json::json!([git_says(&repo, &merge)]),
+        "{v:#}"
+    );
+}

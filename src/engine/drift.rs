@@ -205,6 +205,22 @@ pub fn attribute(
                     continue;
                 }
                 t.commits.push(attribution(&commit));
+                // The last batch came in through another parent of this merge: along first
+                // parents there is nothing more to attribute.
+                let batch_elsewhere = match (drifted[i].last_batch, parent) {
+                    (Some(b), Some(p)) if p != b => {
+                        !repo.git.graph_descendant_of(p.0, b.0).unwrap_or(true)
+                    }
+                    _ => false,
+                };
+                if batch_elsewhere {
+                    t.reference = drifted[i]
+                        .last_batch
+                        .zip(t.recorded)
+                        .map(|(b, r)| (b, r, "batch"));
+                    pending.remove(&path);
+                    continue;
+                }
                 match old_id {
                     // The file was created here: there is nothing older to follow.
                     None => {
