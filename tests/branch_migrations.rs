@@ -147,7 +147,7 @@ fn a_definition_changed_here_that_the_base_already_applied_conflicts() {
     let batch = repo.head();
     repo.git(["checkout", "-q", "feature"]);
     // Changed on this branch only: the merge would take it, but main applied the old one.
-    let (v, p) = change_here_and_check(&repo);
+    let (_, p) = change_here_and_check(&repo);
     assert!(
         p[0].starts_with(&format!(
             "migration 1.2.0->1.3.0 was changed here ({M130}, now sha256:"
