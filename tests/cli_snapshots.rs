@@ -323,12 +323,18 @@ fn verify() {
     let mut doc = repo.show_json("HEAD", &p);
     doc["status"] = json!("edited by hand");
     repo.file(&p, doc).commit("edit a migrated manifest");
-    assert_snapshot!(repo.transcript(["verify"]), @"
-    finding: b7344dba2187 artifacts/spring-launch-01/7492b68c4e13bb143e5f50cdd0993926/manifest.json: drift: the content changed since its last recorded migration (batch 033fc48d0505)
+    assert_snapshot!(repo.transcript(["verify"]), @r#"
+    warning: b7344dba2187 artifacts/spring-launch-01/7492b68c4e13bb143e5f50cdd0993926/manifest.json: drift: status changed since batch 033fc48d0505; changed by 1 commit(s): b7344dba2187 (Repo Config User <config-user@repo.example>, 2025-12-31T00:00:00+00:00, "edit a migrated manifest")
+    verified 1 batch(es), 0 rollback(s) and 3 manifest(s) at b7344dba2187: ok, 1 warning(s)
+    ------- stderr -------
+    [exit status: 0]
+    "#);
+    assert_snapshot!(repo.transcript(["verify", "--strict"]), @r#"
+    finding: b7344dba2187 artifacts/spring-launch-01/7492b68c4e13bb143e5f50cdd0993926/manifest.json: drift: status changed since batch 033fc48d0505; changed by 1 commit(s): b7344dba2187 (Repo Config User <config-user@repo.example>, 2025-12-31T00:00:00+00:00, "edit a migrated manifest") (--strict)
     verified 1 batch(es), 0 rollback(s) and 3 manifest(s) at b7344dba2187: 1 finding(s)
     ------- stderr -------
     [exit status: 1]
-    ");
+    "#);
     assert_snapshot!(repo.transcript(["verify", "no-such-rev"]), @r#"
     ------- stderr -------
     error: unknown revision "no-such-rev": name a commit, branch or tag

@@ -66,7 +66,7 @@ fn verify_in_a_depth_1_clone_audits_what_it_holds_and_says_where_history_stops()
     let full = json(&origin, &["verify", "--json"], 0);
     assert_eq!(full["shallow"], Value::Null);
 
-    // What the clone holds is still audited: a changed manifest is drift.
+    // What the clone holds is still audited: a changed protected field is tampering.
     let p = p_sample100();
     let mut doc: Value = serde_json::from_slice(&clone.file_bytes(&p)).unwrap();
     doc["run_id"] = Value::String("someone-else".into());
@@ -74,9 +74,8 @@ fn verify_in_a_depth_1_clone_audits_what_it_holds_and_says_where_history_stops()
     let v = json(&clone, &["verify", "--json"], 1);
     let found = findings(&v);
     assert!(
-        found
-            .iter()
-            .any(|f| f.1.as_deref() == Some(p.as_str()) && f.2.contains("drift")),
+        found.iter().any(|f| f.1.as_deref() == Some(p.as_str())
+            && f.2.starts_with("tampering: protected field \"/run_id\"")),
         "{v:#}"
     );
 }

@@ -121,14 +121,16 @@ fn a_hand_edited_run_id_is_found() {
         problems.contains(&"the path says run \"run-4sp\" but run_id is \"run-4sp-b\"; expected artifacts/job-x/run-4sp-b/manifest.json or artifacts/runs/run-4sp-b/manifest.json"),
         "{problems:?}"
     );
+    // A protected field changed since the batch: tampering, with the commit that made it.
+    let tampering = format!(
+        "tampering: protected field \"/run_id\" changed since batch {}; changed by 1 commit(s): {} (",
+        short(&batch),
+        short(&tampered)
+    );
     assert!(
-        problems.contains(
-            &format!(
-                "drift: the content changed since its last recorded migration (batch {})",
-                short(&batch)
-            )
-            .as_str()
-        ),
+        problems
+            .iter()
+            .any(|p| p.starts_with(&tampering) && p.ends_with(", \"fix the run id by hand\")")),
         "{problems:?}"
     );
     // The text form names the commit and the path on each finding line, and exits 1.
@@ -334,20 +336,32 @@ fn a_manifest_edited_after_its_migration_drifts() {
     );
     repo.commit("mark the run failed by hand");
     let tampered = repo.head();
+    // No protected field or history entry changed: a drift warning, not a finding.
     let v = verify_json(&repo, &[]);
-    assert_eq!(
-        findings(&v),
-        vec![(
-            tampered.clone(),
-            Some(P_FOUR.to_string()),
-            format!(
-                "drift: the content changed since its last recorded migration (batch {})",
-                short(&batch)
-            )
-        )],
+    assert_eq!(v["ok"], true, "{v:#}");
+    let w = &v["warnings"][0];
+    assert_eq!(v["warnings"].as_array().unwrap().len(), 1, "{v:#}");
+    assert_eq!(w["commit"], tampered.as_str());
+    assert_eq!(w["path"], P_FOUR);
+    assert!(
+        w["problem"].as_str().unwrap().starts_with(&format!(
+            "drift: status changed since batch {}; changed by 1 commit(s): {}",
+            short(&batch),
+            short(&tampered)
+        )),
         "{v:#}"
     );
     assert_eq!(v["revision"], tampered.as_str());
+    // --strict makes it a finding.
+    let strict = verify_json(&repo, &["--strict"]);
+    assert_eq!(
+        findings(&strict)
+            .into_iter()
+            .map(|f| (f.0, f.1))
+            .collect::<Vec<_>>(),
+        vec![(tampered.clone(), Some(P_FOUR.to_string()))],
+        "{strict:#}"
+    );
     assert_eq!(verify_json(&repo, &["HEAD~1"])["ok"], true);
 }
 

@@ -4,6 +4,7 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
+use artifact_migrate::engine::branch_check::{check_branch, BranchCheck};
 use artifact_migrate::engine::registry::{load_registry, Source};
 use artifact_migrate::engine::EngineError;
 use artifact_migrate::git::Repo;
@@ -17,6 +18,11 @@ pub struct Args {
     /// Lint the registry (cycles, unreachable versions, duplicate edges, ambiguous paths); exit 1 on any finding.
     #[arg(long)]
     pub check: bool,
+    /// With --check: also compare this branch's definitions with those at REV (and their
+    /// merge base): edges both sides added or changed differently, two latest versions, a
+    /// definition changed here that REV's batches applied. Exit 1 naming the files.
+    #[arg(long, value_name = "REV", requires = "check")]
+    pub base: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +55,9 @@ struct MigrationsReport {
     migrations: Vec<Edge>,
     paths: Vec<PathTo>,
     findings: Vec<LintFinding>,
+    /// `--base REV`: the comparison with REV's definitions (absent without it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branches: Option<BranchCheck>,
     /// Whether the lint was asked for (the text then says what it found).
     #[serde(skip)]
     check: bool,
@@ -101,7 +110,20 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
         Some(l) => l.lint.iter().cloned().map(LintFinding::from).collect(),
         None => registry.lint(),
     };
-    let report = report(registry, findings, args.check);
+    let mut report = report(registry, findings, args.check);
+    if let Some(base) = &args.base {
+        let (repo, cfg, _) = ctx.open()?;
+        let rev = repo.resolve_commit(base)?;
+        let head = repo.head_commit()?;
+        let check = check_branch(&repo, &cfg, head, rev, base)?;
+        report
+            .findings
+            .extend(check.conflicts.iter().map(|c| LintFinding {
+                severity: "error",
+                problem: c.problem.clone(),
+            }));
+        report.branches = Some(check);
+    }
     ctx.ui
         .report(&report, |out, p| print_human(out, p, &report))?;
     CommandError::failed_if(args.check && !report.findings.is_empty())
@@ -130,6 +152,7 @@ fn report(registry: &Registry, findings: Vec<LintFinding>, check: bool) -> Migra
         None => Vec::new(),
     };
     MigrationsReport {
+        branches: None,
         versions: registry.versions().iter().map(|v| v.to_string()).collect(),
         latest: latest.map(|v| v.to_string()),
         migrations: registry
@@ -190,6 +213,15 @@ fn print_human(out: &mut String, p: Painter, r: &MigrationsReport) -> fmt::Resul
     if r.check {
         if r.findings.is_empty() {
             writeln!(out, "\ncheck: no problems found")?;
+        }
+        if let Some(b) = &r.branches {
+            writeln!(
+                out,
+                "check --base: {} conflict(s) with the definitions at {} (merge base {})",
+                b.conflicts.len(),
+                p.paint(Style::Commit, b.base.short()),
+                b.merge_base.map_or("none".to_string(), |m| m.short())
+            )?;
         }
         for f in &r.findings {
             let style = if f.severity == "error" {

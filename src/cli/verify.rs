@@ -2,6 +2,7 @@
 
 use std::fmt::{self, Write as _};
 
+use artifact_migrate::engine::drift::strict;
 use artifact_migrate::engine::verify::{verify, VerifyReport};
 use artifact_migrate::engine::verify_inputs::add_inputs;
 use artifact_migrate::engine::verify_signatures::require_signed;
@@ -24,6 +25,10 @@ pub struct Args {
     /// `run_id`, the resolved doctrine), as the pipeline does.
     #[arg(long)]
     pub inputs: bool,
+    /// Drift warnings (a manifest changed since its last batch, no protected field or
+    /// history entry touched) are findings too, so they fail the audit.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
@@ -39,6 +44,9 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     }
     if args.require_signed {
         require_signed(&mut report);
+    }
+    if args.strict {
+        strict(&mut report);
     }
     let show_signatures = args.require_signed
         || report
@@ -74,14 +82,34 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
 }
 
 fn print_human(out: &mut String, p: Painter, r: &VerifyReport) -> fmt::Result {
-    for f in &r.findings {
+    let line = |out: &mut String, label: &str, style, commit: String, path: &str, problem: &str| {
         writeln!(
             out,
-            "{} {} {}: {}",
-            p.paint(Style::Error, "finding:"),
-            p.paint(Style::Commit, f.commit.short()),
-            p.paint(Style::Path, f.path.as_deref().unwrap_or("-")),
-            f.problem
+            "{} {} {}: {problem}",
+            p.paint(style, label),
+            p.paint(Style::Commit, commit),
+            p.paint(Style::Path, path),
+        )
+    };
+    for f in &r.findings {
+        let path = f.path.as_deref().unwrap_or("-");
+        line(
+            out,
+            "finding:",
+            Style::Error,
+            f.commit.short(),
+            path,
+            &f.problem,
+        )?;
+    }
+    for w in &r.warnings {
+        line(
+            out,
+            "warning:",
+            Style::Warning,
+            w.commit.short(),
+            &w.path,
+            &w.problem,
         )?;
     }
     for pair in &r.pairs {
@@ -103,10 +131,14 @@ fn print_human(out: &mut String, p: Painter, r: &VerifyReport) -> fmt::Result {
         0 => String::new(),
         n => format!("{n} relocation(s), "),
     };
+    let warnings = match r.warnings.len() {
+        0 => String::new(),
+        n => format!(", {n} warning(s)"),
+    };
     let outcome = if r.ok {
-        "ok".to_string()
+        format!("ok{warnings}")
     } else {
-        format!("{} finding(s)", r.findings.len())
+        format!("{} finding(s){warnings}", r.findings.len())
     };
     writeln!(
         out,

@@ -2,6 +2,8 @@
 //! commit, compare-and-swap, working tree).
 
 pub mod batch;
+pub mod branch_check;
+pub mod drift;
 pub mod error;
 pub mod history;
 pub mod invariants;

@@ -10,7 +10,7 @@
 //! ones the batches wrote (under the run's name of the time), and its content has not
 //! drifted since; runs present in two layouts are named with their canonical copy.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::engine::registry::{load_registry, Source};
 use std::path::Path;
@@ -20,6 +20,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::engine::drift::{attribute, Attribution, Drifted, Warning};
 use crate::engine::error::EngineError;
 use crate::engine::history::checksum_after;
 use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
@@ -44,6 +45,10 @@ pub struct Finding {
     pub commit: CommitId,
     pub path: Option<String>,
     pub problem: String,
+    /// For a change made since a manifest's last batch: the commits that made it, newest
+    /// first (absent from the JSON otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub commits: Vec<Attribution>,
 }
 
 /// The result of an audit.
@@ -57,6 +62,9 @@ pub struct VerifyReport {
     /// Manifests at the audited revision.
     pub manifests: usize,
     pub findings: Vec<Finding>,
+    /// Changes that are not tampering (drift since a manifest's last batch, with its
+    /// commits); [`crate::engine::drift::strict`] makes them findings.
+    pub warnings: Vec<Warning>,
     /// Runs at the audited revision in the canonical layout and in another one (not a
     /// finding: both are manifests); `canonical` is the copy readers prefer.
     pub pairs: Vec<RunPair>,
@@ -180,8 +188,17 @@ pub fn verify(
         }
     }
     progress.start("audit revision", 0);
-    let (manifests, f, pairs) =
+    let (manifests, f, pairs, drifted) =
         audit_revision(repo, cfg, rev, &written, &renamed, shallow.as_ref())?;
+    findings.extend(f);
+    progress.finish();
+    progress.start("attribute drift", drifted.len() as u64);
+    let names_at = |path: &str, batch: CommitId| {
+        former_names(path, &renamed)
+            .into_iter()
+            .find(|name| repo.read_entry(batch, name).is_some())
+    };
+    let (f, warnings) = attribute(repo, cfg, rev, &recs, shallow.as_ref(), drifted, &names_at)?;
     findings.extend(f);
     progress.finish();
     progress.start("check signatures", 0);
@@ -195,6 +212,7 @@ pub fn verify(
         relocations,
         manifests,
         findings,
+        warnings,
         pairs,
         signatures,
         shallow: shallow.map(|s| ShallowNote {
@@ -215,6 +233,7 @@ fn finding(commit: CommitId, path: Option<&str>, problem: impl Into<String>) -> 
         commit,
         path: path.map(str::to_string),
         problem: problem.into(),
+        commits: Vec::new(),
     }
 }
 
@@ -677,6 +696,8 @@ fn former_names(path: &str, renamed: &HashMap<String, String>) -> Vec<String> {
     names
 }
 
+type RevisionAudit = (usize, Vec<Finding>, Vec<RunPair>, Vec<Drifted>);
+
 fn audit_revision(
     repo: &Repo,
     cfg: &Config,
@@ -684,18 +705,34 @@ fn audit_revision(
     written: &HashMap<(String, String), (CommitId, Json)>,
     renamed: &HashMap<String, String>,
     shallow: Option<&Shallow>,
-) -> Result<(usize, Vec<Finding>, Vec<RunPair>), GitError> {
+) -> Result<RevisionAudit, GitError> {
     let scan = scan_commit(repo, rev, cfg)?;
     let mut blobs = Vec::with_capacity(scan.manifests.len());
     for m in &scan.manifests {
         blobs.push((m.path.to_string(), repo.blob(m.blob, m.path.as_str())?));
     }
-    let mut out: Vec<Finding> = blobs
+    let batch_paths: HashSet<&str> = written.keys().map(|(p, _)| p.as_str()).collect();
+    let audited: Vec<(Vec<Finding>, Option<Drifted>)> = blobs
         .par_iter()
-        .flat_map_iter(|(path, bytes)| {
-            audit_current(cfg, rev, path, bytes, written, renamed, shallow)
+        .map(|(path, bytes)| {
+            audit_current(
+                cfg,
+                rev,
+                path,
+                bytes,
+                written,
+                &batch_paths,
+                renamed,
+                shallow,
+            )
         })
         .collect();
+    let mut out = Vec::new();
+    let mut drifted = Vec::new();
+    for (f, d) in audited {
+        out.extend(f);
+        drifted.extend(d);
+    }
     for l in &scan.symlinks {
         out.push(finding(
             rev,
@@ -703,25 +740,29 @@ fn audit_revision(
             "a symbolic link named like a manifest (links are never followed)",
         ));
     }
-    Ok((scan.manifests.len(), out, scan.pairs(cfg)))
+    Ok((scan.manifests.len(), out, scan.pairs(cfg), drifted))
 }
 
+/// One manifest at the audited revision: its findings, and the manifest when its content
+/// drifted from its last history entry (attributed by [`attribute`]).
+#[allow(clippy::too_many_arguments)]
 fn audit_current(
     cfg: &Config,
     rev: CommitId,
     path: &str,
     bytes: &[u8],
     written: &HashMap<(String, String), (CommitId, Json)>,
+    batch_paths: &HashSet<&str>,
     renamed: &HashMap<String, String>,
     shallow: Option<&Shallow>,
-) -> Vec<Finding> {
+) -> (Vec<Finding>, Option<Drifted>) {
     let mut out = Vec::new();
     let p = Some(path);
     let doc = match parse_manifest(bytes) {
         Ok((_, d)) => d,
         Err(e) => {
             out.push(finding(rev, p, format!("invalid manifest: {e}")));
-            return out;
+            return (out, None);
         }
     };
     let job_id = doc.get("job_id").and_then(Json::as_str);
@@ -754,19 +795,19 @@ fn audit_current(
             None => out.push(finding(rev, p, format!("history entry {} (base_commit {}) was not written by any batch reachable from here", i + 1, &base[..base.len().min(12)]))),
         }
     }
-    if let Some(last) = hist.last() {
-        if s(last, "checksum_after") != Some(checksum_after(&doc).as_str()) {
-            let since = last_batch
-                .map(|b| format!(" (batch {})", b.short()))
-                .unwrap_or_default();
-            out.push(finding(
-                rev,
-                p,
-                format!("drift: the content changed since its last recorded migration{since}"),
-            ));
-        }
-    }
-    out
+    let drifted = match hist.last() {
+        Some(last) => s(last, "checksum_after") != Some(checksum_after(&doc).as_str()),
+        // No history although a batch wrote this manifest: its entries were removed.
+        None => former_names(path, renamed)
+            .iter()
+            .any(|n| batch_paths.contains(n.as_str())),
+    };
+    let drifted = drifted.then(|| Drifted {
+        path: path.to_string(),
+        now: doc,
+        last_batch,
+    });
+    (out, drifted)
 }
 
 /// A migration whose definition changed after batches applied it: the checksum at `rev`
@@ -830,6 +871,7 @@ fn audit_definitions(
         let recorded: Vec<&str> = changed.iter().map(|(s, _)| s.as_str()).collect();
         out.push(Finding {
             commit: batches[0],
+            commits: Vec::new(),
             path: file.clone(),
             problem: format!(
                 "migration {step} changed after batch(es) {} applied it (recorded {}, now {now}); if the change is intended, record it with `artifact-migrate repair --accept {step}`",

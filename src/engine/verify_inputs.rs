@@ -62,6 +62,7 @@ pub fn verify_inputs(
                 report.snapshots += n;
                 findings.extend(f.into_iter().map(|problem| Finding {
                     commit: rev,
+                    commits: Vec::new(),
                     path: Some(problem.0),
                     problem: problem.1,
                 }));

@@ -78,6 +78,7 @@ pub fn require_signed(report: &mut VerifyReport) {
             ),
         };
         report.findings.push(Finding {
+            commits: Vec::new(),
             commit: s.commit,
             path: None,
             problem,
