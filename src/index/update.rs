@@ -456,9 +456,7 @@ fn already_there(
         {
             return Ok(None);
         }
-        let manifests = count(db, schema::COUNT_RUNS)?;
-        let invalid = count(db, schema::COUNT_INVALID)?;
-        let legacy = count(db, schema::COUNT_LEGACY)?;
+        let (manifests, invalid, legacy) = row_counts(db)?;
         Ok(Some(UpdateReport {
             db: db.describe(),
             commit: state.commit.clone(),
@@ -477,6 +475,15 @@ fn already_there(
     })();
     db.rollback();
     found
+}
+
+/// The runs, invalid manifests and legacy duplicates the index holds.
+fn row_counts(db: &mut dyn Backend) -> Result<(u64, u64, u64), IndexError> {
+    Ok((
+        count(db, schema::COUNT_RUNS)?,
+        count(db, schema::COUNT_INVALID)?,
+        count(db, schema::COUNT_LEGACY)?,
+    ))
 }
 
 fn update_locked(
@@ -564,9 +571,7 @@ fn update_locked(
             Val::from(indexed_at),
         ],
     )?;
-    let manifests = count(db, schema::COUNT_RUNS)?;
-    let invalid = count(db, schema::COUNT_INVALID)?;
-    let legacy = count(db, schema::COUNT_LEGACY)?;
+    let (manifests, invalid, legacy) = row_counts(db)?;
     let written = changes.iter().filter(|c| c.new.is_some()).count() as u64;
     let removed = changes.iter().filter(|c| c.new.is_none()).count() as u64;
     Ok(UpdateReport {
