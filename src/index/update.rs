@@ -849,27 +849,35 @@ impl Apply<'_> {
                     blob: r.blob_id,
                 })
                 .collect();
-            self.losers.entry(key.clone()).or_default().extend(others);
-            self.claimed.insert(key.clone());
+            // Only runs with several claimants get an entry here (and in `claimed`): an entry
+            // per run was a third copy of every key at a million manifests.
+            if !others.is_empty() {
+                self.losers.entry(key.clone()).or_default().extend(others);
+            }
             let holder = Holder {
                 path: best.path.clone(),
                 blob: best.blob_id.clone(),
             };
             match self.winners.get(&key).cloned() {
                 Some(w) if rank(self.cfg, &key, &w.path) < rank(self.cfg, &key, &best.path) => {
-                    self.losers.entry(key).or_default().push(holder);
+                    self.losers.entry(key.clone()).or_default().push(holder);
                 }
                 Some(w) => {
                     self.db
                         .execute(schema::DELETE_RUN_AT, &[Val::from(&w.path)])?;
                     self.losers.entry(key.clone()).or_default().push(w);
-                    self.winners.insert(key, holder);
+                    self.winners.insert(key.clone(), holder);
                     run_rows.push(self.row_values(&best));
                 }
                 None => {
-                    self.winners.insert(key, holder);
+                    self.winners.insert(key.clone(), holder);
                     run_rows.push(self.row_values(&best));
                 }
+            }
+            // A run matters to `resolve_groups` only once it has another claimant; a later
+            // round that adds one claims the run again.
+            if self.losers.get(&key).is_some_and(|l| !l.is_empty()) {
+                self.claimed.insert(key);
             }
         }
         self.db
