@@ -44,6 +44,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/jobs/{job_id}/runs/{run_id}", get(manifest))
         .route("/migrations", get(migrations))
         .route("/migrations/{commit}", get(migration))
+        .route("/schemas/timeline", get(super::timeline::timeline))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(limits))
@@ -96,7 +97,7 @@ async fn not_found() -> ApiError {
 
 /// Runs `f` on a snapshot on a blocking thread: at most `concurrency` at once, each bounded
 /// by the request timeout.
-async fn answer<T: Send + 'static>(
+pub(super) async fn answer<T: Send + 'static>(
     shared: Arc<Shared>,
     f: impl FnOnce(&mut Snapshot<'_, '_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -158,20 +159,20 @@ fn path_params<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::usage(format!("bad path parameter: {}", e.body_text())))
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::usage(format!("bad query: {}", e.body_text())))
 }
 
 /// `?limit=N&cursor=C`.
 #[derive(Debug, Default, Deserialize)]
-struct Page {
+pub(super) struct Page {
     limit: Option<String>,
     cursor: Option<String>,
 }
 
 impl Page {
-    fn limit(&self) -> Result<usize, ApiError> {
+    pub(super) fn limit(&self) -> Result<usize, ApiError> {
         match &self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(s) => match s.parse::<usize>() {
@@ -184,7 +185,10 @@ impl Page {
     }
 
     /// The cursor as the text it encodes (`decode`: how this list encodes its cursors).
-    fn cursor<C>(&self, decode: impl Fn(&str) -> Option<C>) -> Result<Option<C>, ApiError> {
+    pub(super) fn cursor<C>(
+        &self,
+        decode: impl Fn(&str) -> Option<C>,
+    ) -> Result<Option<C>, ApiError> {
         match &self.cursor {
             None => Ok(None),
             Some(c) if c.len() <= MAX_TARGET => decode(c).map(Some).ok_or_else(bad_cursor),
@@ -193,11 +197,11 @@ impl Page {
     }
 }
 
-fn bad_cursor() -> ApiError {
+pub(super) fn bad_cursor() -> ApiError {
     ApiError::usage("cursor: not a cursor this server gave out; start again without one")
 }
 
-fn json_ok(v: &impl Serialize) -> Response {
+pub(super) fn json_ok(v: &impl Serialize) -> Response {
     axum::Json(v).into_response()
 }
 
@@ -449,7 +453,7 @@ fn none_match(headers: &HeaderMap, tag: &str) -> bool {
 }
 
 /// A commit id or a prefix of one: 4 to 40 hex digits.
-fn check_commit(c: &str) -> Result<String, ApiError> {
+pub(super) fn check_commit(c: &str) -> Result<String, ApiError> {
     if (4..=40).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(c.to_ascii_lowercase())
     } else {

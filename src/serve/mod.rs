@@ -14,6 +14,7 @@
 //! never a mix.
 
 mod api;
+mod timeline;
 
 pub use api::{check_param, MAX_LIMIT, MAX_PARAM, MAX_TARGET, OPENAPI};
 
@@ -25,6 +26,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::engine::registry::{load_registry, Source};
+use crate::engine::timeline::History;
 use crate::engine::NoProgress;
 use crate::error::ErrorKind;
 use crate::git::Repo;
@@ -114,6 +116,9 @@ pub(crate) struct Shared {
     /// The registry of the commits seen last (the registry is part of a commit's tree).
     registries: Mutex<Vec<(CommitId, Arc<Registry>)>>,
     permits: tokio::sync::Semaphore,
+    /// The version distribution of every commit the timeline was asked about (a commit's
+    /// never changes).
+    history: Mutex<History>,
 }
 
 /// What one request reads: the snapshot of the index, the repository, the indexed commit.
@@ -143,6 +148,7 @@ impl Shared {
             pool: Mutex::new(Vec::new()),
             registries: Mutex::new(Vec::new()),
             permits,
+            history: Mutex::new(History::new()),
         }
     }
 
