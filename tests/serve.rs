@@ -447,3 +447,47 @@ fn an_empty_history_has_an_empty_timeline() {
     assert_eq!(t["batches"], json!([]));
     assert_eq!(t["next"], Value::Null);
 }
+
+#[test]
+fn the_dashboard_and_its_assets_are_served_from_the_binary() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/serve/dashboard/");
+    let cases = [
+        ("/", "index.html", "text/html; charset=utf-8"),
+        ("/assets/app.js", "app.js", "text/javascript; charset=utf-8"),
+        ("/assets/style.css", "style.css", "text/css; charset=utf-8"),
+        ("/assets/favicon.svg", "favicon.svg", "image/svg+xml"),
+    ];
+    for (target, file, content_type) in cases {
+        let r = server.get(target);
+        assert_eq!(r.status, 200, "GET {target}");
+        assert_eq!(r.header("content-type"), content_type, "{target}");
+        let on_disk = std::fs::read(format!("{dir}{file}")).expect("the asset");
+        assert_eq!(r.body, on_disk, "{target} is not {file}");
+        let csp = r.header("content-security-policy");
+        assert!(csp.starts_with("default-src 'none';"), "{target}: {csp}");
+        for directive in ["script-src 'self'", "style-src 'self'", "connect-src 'self'"] {
+            assert!(csp.contains(directive), "{target}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{target}: {csp}");
+        assert_eq!(r.header("x-content-type-options"), "nosniff");
+        let head = server.request("HEAD", target, &[]);
+        assert_eq!(head.status, 200, "HEAD {target}");
+        assert_eq!(head.header("content-type"), content_type);
+        assert_eq!(head.header("content-length"), on_disk.len().to_string());
+        assert!(head.body.is_empty(), "HEAD {target} has a body");
+    }
+    // The page names only assets that are served, and loads nothing from elsewhere.
+    let page = server.get("/").text();
+    for asset in ["/assets/app.js", "/assets/style.css", "/assets/favicon.svg"] {
+        assert!(page.contains(asset), "{asset}");
+    }
+    assert!(!page.contains("http://") && !page.contains("https://"));
+    for target in ["/assets/nope.js", "/assets/", "/assets/..%2Fapi.rs", "/index.html"] {
+        let r = server.get(target);
+        assert_eq!(r.error(), (404, "not_found".into()), "{target}");
+    }
+    let r = server.request("POST", "/", &[("Content-Length", "0")]);
+    assert_eq!(r.error(), (405, "usage".into()));
+}

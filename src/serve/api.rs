@@ -45,6 +45,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/migrations", get(migrations))
         .route("/migrations/{commit}", get(migration))
         .route("/schemas/timeline", get(super::timeline::timeline))
+        .route("/", get(super::dashboard::page))
+        .route("/assets/{name}", get(super::dashboard::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(limits))

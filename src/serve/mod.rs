@@ -14,6 +14,7 @@
 //! never a mix.
 
 mod api;
+mod dashboard;
 mod timeline;
 
 pub use api::{check_param, MAX_LIMIT, MAX_PARAM, MAX_TARGET, OPENAPI};
