@@ -467,7 +467,11 @@ fn the_dashboard_and_its_assets_are_served_from_the_binary() {
         assert_eq!(r.body, on_disk, "{target} is not {file}");
         let csp = r.header("content-security-policy");
         assert!(csp.starts_with("default-src 'none';"), "{target}: {csp}");
-        for directive in ["script-src 'self'", "style-src 'self'", "connect-src 'self'"] {
+        for directive in [
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+        ] {
             assert!(csp.contains(directive), "{target}: {csp}");
         }
         assert!(!csp.contains("unsafe"), "{target}: {csp}");
@@ -484,7 +488,12 @@ fn the_dashboard_and_its_assets_are_served_from_the_binary() {
         assert!(page.contains(asset), "{asset}");
     }
     assert!(!page.contains("http://") && !page.contains("https://"));
-    for target in ["/assets/nope.js", "/assets/", "/assets/..%2Fapi.rs", "/index.html"] {
+    for target in [
+        "/assets/nope.js",
+        "/assets/",
+        "/assets/..%2Fapi.rs",
+        "/index.html",
+    ] {
         let r = server.get(target);
         assert_eq!(r.error(), (404, "not_found".into()), "{target}");
     }
