@@ -255,3 +255,43 @@ fn the_dashboard_shows_the_migration_and_follows_the_branch() {
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG: {shot:?}");
     server.stop();
 }
+
+#[test]
+fn the_dashboard_of_an_empty_branch_and_of_a_server_gone() {
+    if let Some(why) = missing() {
+        eprintln!("SKIPPED: the dashboard browser test (empty branch) did not run: {why}");
+        return;
+    }
+    let repo = TestRepo::new();
+    repo.file("README.md", "no runs yet\n").commit("start");
+    let server = Server::start(&repo);
+    let scratch = tempfile::Builder::new()
+        .prefix("am-browser-")
+        .tempdir()
+        .expect("a temporary directory");
+    let config = json!({
+        "mode": "empty",
+        "url": format!("http://{}/", server.addr),
+        "screenshot": scratch.path().join("empty.png"),
+        "profile": scratch.path().join("chromium-profile"),
+        "status": status(&repo),
+    });
+    assert_eq!(config["status"]["total"], 0);
+    let config_path = scratch.path().join("config.json");
+    std::fs::write(&config_path, config.to_string()).expect("write the config");
+    let mut node = Node::start(&config_path);
+    assert!(
+        node.until("ready-for-stop", Duration::from_secs(120)),
+        "the dashboard test failed before the stop: {:?}",
+        node.seen
+    );
+    server.stop();
+    node.say("stopped");
+    assert!(
+        node.until("pass", Duration::from_secs(60)),
+        "the dashboard test failed: {:?}",
+        node.seen
+    );
+    let exit = node.wait(Duration::from_secs(30));
+    assert!(exit.is_some_and(|s| s.success()), "node: {exit:?}");
+}

@@ -10,6 +10,10 @@
 // line on stdin: {"status", "batches"} after an apply the Rust test ran meanwhile. The page
 // must show the new numbers without a reload. It saves a screenshot, prints `pass` and
 // exits 0; on any failure it prints `FAIL: ...` and exits 1. The browser is always closed.
+//
+// With "mode": "empty" (an empty branch: `status` 0 and no batch) it checks what the page
+// says about that and about a run that is not there, prints `ready-for-stop`, reads a line
+// (the Rust test stopped the server meanwhile) and checks the page says it cannot reach it.
 
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
@@ -114,6 +118,43 @@ try {
   step(`load ${config.url}`);
   await page.goto(config.url);
   await page.waitForSelector("#total[data-value]");
+  if (config.mode === "empty") {
+    await emptyThenDown(page);
+    console.log("pass");
+  } else {
+    await migrated(page);
+  }
+} catch (e) {
+  failed = true;
+  console.log(`FAIL: ${e.message}`);
+  if (problems.length) console.log(problems.join("\n"));
+} finally {
+  if (context) await context.close().catch(() => {});
+}
+process.exit(failed ? 1 : 0);
+
+// An empty branch reads as such; a missing id is "nothing found"; a server that went away
+// is said to be, and what was shown stays.
+async function emptyThenDown(page) {
+  await checkNumbers(page, config.status, 0);
+  const text = (sel) => page.locator(sel).innerText();
+  check((await text("#now-table")).includes("No manifests on this branch yet"), "no empty-branch note");
+  check((await text("#time-hint")).startsWith("No batch yet"), "no empty-timeline note");
+  check((await text("#log-hint")).startsWith("No batch"), "no empty-log note");
+  await page.fill("#q", "no-such-run");
+  await page.press("#q", "Enter");
+  await page.waitForFunction(() => document.getElementById("find-msg").textContent.startsWith("Nothing found"));
+  check(problems.every((p) => p.includes("404")), `the page reported problems:\n${problems.join("\n")}`);
+  console.log("ready-for-stop");
+  await nextLine();
+  await page.waitForSelector("#error:not([hidden])");
+  check((await text("#error")).includes("cannot reach the server"), `the error says ${await text("#error")}`);
+  check((await text("#live-text")).startsWith("not up to date"), "the page still says it is up to date");
+  same(Number(await page.locator("#total").getAttribute("data-value")), 0, "the count kept");
+  await page.screenshot({ path: config.screenshot, fullPage: true });
+}
+
+async function migrated(page) {
   const first = await checkNumbers(page, config.status, config.batches);
   check(first.rollbacks >= 1, "the batch table shows no rollback");
   step(`numbers: ${first.total} manifests, ${first.pending} pending, ${first.bars} bars`);
@@ -170,11 +211,4 @@ try {
   step(`screenshot ${config.screenshot}`);
   check(problems.length === 0, `the page reported problems:\n${problems.join("\n")}`);
   console.log("pass");
-} catch (e) {
-  failed = true;
-  console.log(`FAIL: ${e.message}`);
-  if (problems.length) console.log(problems.join("\n"));
-} finally {
-  if (context) await context.close().catch(() => {});
 }
-process.exit(failed ? 1 : 0);

@@ -233,7 +233,7 @@ function renderTimeline(t, colour) {
   const order = [...versions].sort(cmpVersion);
   if (unreadable) order.push("unreadable");
   if (bars.length === 0) {
-    hint.textContent = "No batch yet: `artifact-migrate apply` makes one; each batch adds a bar here.";
+    hint.textContent = "No batch yet: each batch that artifact-migrate apply commits adds a bar here.";
     chart.replaceChildren();
   } else {
     const more = t.next || all.length > bars.length ? ` (the ${bars.length} most recent)` : "";
@@ -243,6 +243,7 @@ function renderTimeline(t, colour) {
     chart.replaceChildren(barChart(bars, order, colour, t.latest));
   }
   legend($("time-legend"), order, colour, t.latest);
+  $("time-table").closest("details").hidden = all.length === 0;
 
   const table = $("time-table");
   table.tHead.replaceChildren(
