@@ -110,6 +110,33 @@ impl Node {
         }
     }
 
+    /// Writes `config` (plus a fresh Chromium profile) under `scratch`, starts the script on
+    /// it and waits for it to print `pause`: the point where the Rust test acts.
+    fn until_pause(scratch: &Path, mut config: Value, pause: &str) -> Node {
+        config["profile"] = json!(scratch.join("chromium-profile"));
+        let path = scratch.join("config.json");
+        std::fs::write(&path, config.to_string()).expect("write the config");
+        let mut node = Node::start(&path);
+        assert!(
+            node.until(pause, Duration::from_secs(120)),
+            "the dashboard test failed before {pause}: {:?}",
+            node.seen
+        );
+        node
+    }
+
+    /// Tells the script to go on (`line`), then asserts it passed and ended.
+    fn passes(mut self, line: &str) {
+        self.say(line);
+        assert!(
+            self.until("pass", Duration::from_secs(60)),
+            "the dashboard test failed: {:?}",
+            self.seen
+        );
+        let exit = self.wait(Duration::from_secs(30));
+        assert!(exit.is_some_and(|s| s.success()), "node: {exit:?}");
+    }
+
     fn say(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("node's stdin");
         writeln!(stdin, "{line}").expect("write to node");
@@ -173,6 +200,13 @@ fn batches(repo: &TestRepo) -> usize {
         .unwrap_or(0)
 }
 
+fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("am-browser-")
+        .tempdir()
+        .expect("a temporary directory")
+}
+
 fn screenshot_path(dir: &Path) -> PathBuf {
     match std::env::var("ARTIFACT_MIGRATE_SCREENSHOT") {
         Ok(p) if !p.is_empty() => Path::new(env!("CARGO_MANIFEST_DIR")).join(p),
@@ -204,10 +238,7 @@ fn the_dashboard_shows_the_migration_and_follows_the_branch() {
         .expect_code(0);
 
     let server = Server::start(&repo);
-    let scratch = tempfile::Builder::new()
-        .prefix("am-browser-")
-        .tempdir()
-        .expect("a temporary directory");
+    let scratch = scratch();
     let shot = screenshot_path(scratch.path());
     let _ = std::fs::remove_file(&shot);
     let run = "evaluate-run-3";
@@ -217,7 +248,6 @@ fn the_dashboard_shows_the_migration_and_follows_the_branch() {
     let config = json!({
         "url": format!("http://{}/", server.addr),
         "screenshot": shot,
-        "profile": scratch.path().join("chromium-profile"),
         "status": before,
         "batches": batches(&repo),
         "search": {
@@ -229,28 +259,13 @@ fn the_dashboard_shows_the_migration_and_follows_the_branch() {
             "stored_text": stored_text,
         },
     });
-    let config_path = scratch.path().join("config.json");
-    std::fs::write(&config_path, config.to_string()).expect("write the config");
-
-    let mut node = Node::start(&config_path);
-    assert!(
-        node.until("ready-for-apply", Duration::from_secs(120)),
-        "the dashboard test failed before the apply: {:?}",
-        node.seen
-    );
+    let node = Node::until_pause(scratch.path(), config, "ready-for-apply");
     // Another "terminal": a batch lands while the page is open.
     repo.cli(["apply", "-q", "artifacts/train-model"])
         .expect_code(0);
     let after = status(&repo);
     assert_ne!(after["pending"], before["pending"]);
-    node.say(&json!({"status": after, "batches": batches(&repo)}).to_string());
-    assert!(
-        node.until("pass", Duration::from_secs(60)),
-        "the dashboard test failed: {:?}",
-        node.seen
-    );
-    let exit = node.wait(Duration::from_secs(30));
-    assert!(exit.is_some_and(|s| s.success()), "node: {exit:?}");
+    node.passes(&json!({"status": after, "batches": batches(&repo)}).to_string());
     let png = std::fs::read(&shot).expect("the screenshot");
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG: {shot:?}");
     server.stop();
@@ -265,33 +280,15 @@ fn the_dashboard_of_an_empty_branch_and_of_a_server_gone() {
     let repo = TestRepo::new();
     repo.file("README.md", "no runs yet\n").commit("start");
     let server = Server::start(&repo);
-    let scratch = tempfile::Builder::new()
-        .prefix("am-browser-")
-        .tempdir()
-        .expect("a temporary directory");
+    let scratch = scratch();
     let config = json!({
         "mode": "empty",
         "url": format!("http://{}/", server.addr),
         "screenshot": scratch.path().join("empty.png"),
-        "profile": scratch.path().join("chromium-profile"),
         "status": status(&repo),
     });
     assert_eq!(config["status"]["total"], 0);
-    let config_path = scratch.path().join("config.json");
-    std::fs::write(&config_path, config.to_string()).expect("write the config");
-    let mut node = Node::start(&config_path);
-    assert!(
-        node.until("ready-for-stop", Duration::from_secs(120)),
-        "the dashboard test failed before the stop: {:?}",
-        node.seen
-    );
+    let node = Node::until_pause(scratch.path(), config, "ready-for-stop");
     server.stop();
-    node.say("stopped");
-    assert!(
-        node.until("pass", Duration::from_secs(60)),
-        "the dashboard test failed: {:?}",
-        node.seen
-    );
-    let exit = node.wait(Duration::from_secs(30));
-    assert!(exit.is_some_and(|s| s.success()), "node: {exit:?}");
+    node.passes("stopped");
 }

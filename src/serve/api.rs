@@ -161,7 +161,7 @@ fn path_params<T>(p: Result<Path<T>, PathRejection>) -> Result<T, ApiError> {
         .map_err(|e| ApiError::usage(format!("bad path parameter: {}", e.body_text())))
 }
 
-pub(super) fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(t)| t)
         .map_err(|e| ApiError::usage(format!("bad query: {}", e.body_text())))
 }
@@ -174,7 +174,7 @@ pub(super) struct Page {
 }
 
 impl Page {
-    pub(super) fn limit(&self) -> Result<usize, ApiError> {
+    fn limit(&self) -> Result<usize, ApiError> {
         match &self.limit {
             None => Ok(DEFAULT_LIMIT),
             Some(s) => match s.parse::<usize>() {
@@ -187,10 +187,7 @@ impl Page {
     }
 
     /// The cursor as the text it encodes (`decode`: how this list encodes its cursors).
-    pub(super) fn cursor<C>(
-        &self,
-        decode: impl Fn(&str) -> Option<C>,
-    ) -> Result<Option<C>, ApiError> {
+    fn cursor<C>(&self, decode: impl Fn(&str) -> Option<C>) -> Result<Option<C>, ApiError> {
         match &self.cursor {
             None => Ok(None),
             Some(c) if c.len() <= MAX_TARGET => decode(c).map(Some).ok_or_else(bad_cursor),
@@ -199,7 +196,29 @@ impl Page {
     }
 }
 
-pub(super) fn bad_cursor() -> ApiError {
+/// A batch list's page: its size, and its cursor (the full commit id of the last batch given).
+pub(super) fn batch_page(
+    page: Result<Query<Page>, QueryRejection>,
+) -> Result<(usize, Option<String>), ApiError> {
+    let page = query(page)?;
+    let after = page.cursor(|c| check_commit(c).ok().filter(|c| c.len() == 40))?;
+    Ok((page.limit()?, after))
+}
+
+/// Where a batch list resumes after the batch `after` (its cursor); 400 when that batch is
+/// not in the list.
+pub(super) fn after_batch(all: &[BatchRow], after: Option<&str>) -> Result<usize, ApiError> {
+    match after {
+        None => Ok(0),
+        Some(c) => all
+            .iter()
+            .position(|b| b.commit == c)
+            .map(|i| i + 1)
+            .ok_or_else(bad_cursor),
+    }
+}
+
+fn bad_cursor() -> ApiError {
     ApiError::usage("cursor: not a cursor this server gave out; start again without one")
 }
 
@@ -229,9 +248,7 @@ async fn openapi() -> Response {
 
 async fn versions(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let v = answer(s, |snap| {
-        let latest = snap.registry()?.latest().ok_or_else(|| {
-            ApiError::new(ErrorKind::Environment, "the registry has no migrations")
-        })?;
+        let latest = snap.latest()?;
         let c = snap.reader.versions(latest)?;
         Ok(json!({
             "commit": c.commit,
@@ -455,7 +472,7 @@ fn none_match(headers: &HeaderMap, tag: &str) -> bool {
 }
 
 /// A commit id or a prefix of one: 4 to 40 hex digits.
-pub(super) fn check_commit(c: &str) -> Result<String, ApiError> {
+fn check_commit(c: &str) -> Result<String, ApiError> {
     if (4..=40).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_hexdigit()) {
         Ok(c.to_ascii_lowercase())
     } else {
@@ -470,19 +487,10 @@ async fn migrations(
     State(s): State<Arc<Shared>>,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let page = query(page)?;
-    let limit = page.limit()?;
-    let after = page.cursor(|c| check_commit(c).ok().filter(|c| c.len() == 40))?;
+    let (limit, after) = batch_page(page)?;
     let v = answer(s, move |snap| {
         let all = snap.reader.batches()?;
-        let start = match &after {
-            None => 0,
-            Some(c) => all
-                .iter()
-                .position(|b| &b.commit == c)
-                .map(|i| i + 1)
-                .ok_or_else(bad_cursor)?,
-        };
+        let start = after_batch(&all, after.as_deref())?;
         let rest = &all[start.min(all.len())..];
         let batches: Vec<&BatchRow> = rest.iter().take(limit).collect();
         let next = (rest.len() > limit)

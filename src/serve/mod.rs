@@ -139,6 +139,13 @@ impl Snapshot<'_, '_> {
     pub fn cfg(&self) -> &Config {
         &self.shared.opts.cfg
     }
+
+    /// The latest version of the snapshot's registry (what `pending` counts below).
+    pub fn latest(&self) -> Result<crate::schema::Version, ApiError> {
+        self.registry()?
+            .latest()
+            .ok_or_else(|| ApiError::new(ErrorKind::Environment, "the registry has no migrations"))
+    }
 }
 
 impl Shared {

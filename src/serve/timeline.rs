@@ -12,7 +12,7 @@ use axum::response::Response;
 use serde::Serialize;
 use serde_json::json;
 
-use super::api::{answer, bad_cursor, check_commit, json_ok, query, Page};
+use super::api::{after_batch, answer, batch_page, json_ok, Page};
 use super::{ApiError, Shared};
 use crate::engine::timeline::Distribution;
 use crate::error::ErrorKind;
@@ -42,23 +42,12 @@ pub(super) async fn timeline(
     State(s): State<Arc<Shared>>,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let page = query(page)?;
-    let limit = page.limit()?;
-    let after = page.cursor(|c| check_commit(c).ok().filter(|c| c.len() == 40))?;
+    let (limit, after) = batch_page(page)?;
     let shared = s.clone();
     let v = answer(s, move |snap| {
-        let latest = snap.registry()?.latest().ok_or_else(|| {
-            ApiError::new(ErrorKind::Environment, "the registry has no migrations")
-        })?;
+        let latest = snap.latest()?;
         let all = snap.reader.batches()?;
-        let start = match &after {
-            None => 0,
-            Some(c) => all
-                .iter()
-                .position(|b| &b.commit == c)
-                .map(|i| i + 1)
-                .ok_or_else(bad_cursor)?,
-        };
+        let start = after_batch(&all, after.as_deref())?;
         let end = (start + limit).min(all.len());
         let commits = all[..end]
             .iter()
