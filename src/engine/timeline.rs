@@ -280,6 +280,22 @@ mod tests {
     }
 
     #[test]
+    fn pending_counts_the_versions_below_latest_only() {
+        let mut d = Distribution::default();
+        for ver in ["1.0.0", "1.1.0", "1.1.0", "1.2.0", "2.0.0"] {
+            d.add(Some(v(ver)));
+        }
+        d.add(None);
+        assert_eq!(d.below(v("1.2.0")), 3);
+        assert_eq!(d.below(v("1.0.0")), 0);
+        assert_eq!(
+            d.below(v("9.0.0")),
+            5,
+            "an unreadable manifest is not pending"
+        );
+    }
+
+    #[test]
     fn stated_versions_are_read_as_the_index_reads_them() {
         assert_eq!(stated_version(b"{}").unwrap(), v("1.0.0"));
         assert_eq!(
