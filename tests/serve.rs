@@ -327,7 +327,7 @@ fn the_openapi_document_is_the_one_in_docs_and_names_every_route() {
     let doc = r.json();
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 7, "{:?}", paths.keys());
+    assert_eq!(paths.len(), 8, "{:?}", paths.keys());
     for p in paths.keys() {
         let target = p
             .replace("{id}", JOB)
@@ -341,4 +341,162 @@ fn the_openapi_document_is_the_one_in_docs_and_names_every_route() {
                 .is_some_and(|m| m.starts_with("no such endpoint"));
         assert!(!fallback, "{p} is documented but not routed");
     }
+}
+
+/// `status --json`'s distribution as the timeline gives one: `(versions, pending, total)`.
+fn distribution(status: &Value) -> (Value, Value, Value) {
+    (
+        status["versions"].clone(),
+        status["pending"].clone(),
+        status["total"].clone(),
+    )
+}
+
+#[test]
+fn the_timeline_is_the_status_after_each_batch() {
+    let repo = repo_with_runs();
+    repo.manifest(
+        "odd-job/run-bad",
+        json!({"schema_version": 1, "run_id": "run-bad"}),
+    )
+    .commit("a manifest with no readable version");
+    let mut after = Vec::new();
+    repo.cli(["apply", "--to", "1.1.0", "-q", "artifacts/paged-job"])
+        .expect_code(0);
+    after.push(repo.cli(["status", "--json"]).expect_code(0).json());
+    let job = format!("artifacts/{JOB}");
+    repo.cli(["apply", "-q", &job, "artifacts/paged-job"])
+        .expect_code(0);
+    after.push(repo.cli(["status", "--json"]).expect_code(0).json());
+    repo.cli(["rollback", "-q"]).expect_code(0);
+    after.push(repo.cli(["status", "--json"]).expect_code(0).json());
+    after.reverse();
+    let server = Server::start(&repo);
+    let log = repo.cli(["log", "--json"]).expect_code(0).json();
+    let t = server.json("/schemas/timeline");
+    assert_eq!(t["commit"], repo.head().as_str());
+    assert_eq!(t["latest"], after[0]["latest"]);
+    assert_eq!(t["next"], Value::Null);
+    let bars = t["batches"].as_array().expect("batches");
+    let entries = log.as_array().expect("log entries");
+    assert_eq!(bars.len(), 3, "{t}");
+    assert_eq!(bars.len(), entries.len());
+    for ((bar, entry), status) in bars.iter().zip(entries).zip(&after) {
+        for key in ["commit", "kind", "date", "subject", "target"] {
+            assert_eq!(bar[key], entry[key], "{key}: {bar} vs {entry}");
+        }
+        assert_eq!(
+            (
+                bar["versions"].clone(),
+                bar["pending"].clone(),
+                bar["total"].clone()
+            ),
+            distribution(status),
+            "{bar} vs {status}"
+        );
+        let invalid = status["invalid"].as_array().map(Vec::len);
+        assert_eq!(
+            bar["unreadable"].as_u64(),
+            invalid.map(|n| n as u64),
+            "{bar}"
+        );
+    }
+    assert_eq!(bars[0]["kind"], "rollback");
+    // Each bar has exactly the fields docs/openapi.json requires (it allows no others).
+    let doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/openapi.json"))
+            .expect("docs/openapi.json"),
+    )
+    .expect("openapi.json is JSON");
+    let required = |name: &str| -> Vec<String> {
+        let mut v = strings(&doc["components"]["schemas"][name]["required"]);
+        v.sort();
+        v
+    };
+    let keys = |v: &Value| -> Vec<String> {
+        v.as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&t), required("Timeline"));
+    for bar in bars {
+        assert_eq!(keys(bar), required("TimelineBar"), "{bar}");
+    }
+    // Paged like /migrations, and the same bars.
+    let first = server.json("/schemas/timeline?limit=2");
+    assert_eq!(first["batches"].as_array().map(Vec::len), Some(2));
+    let next = first["next"].as_str().expect("a second page");
+    let second = server.json(&format!("/schemas/timeline?limit=2&cursor={next}"));
+    assert_eq!(second["batches"][0], bars[2]);
+    assert_eq!(second["next"], Value::Null);
+    assert_eq!(
+        server.get("/schemas/timeline?cursor=abcd").error(),
+        (400, "usage".into())
+    );
+    assert_eq!(
+        server.get("/schemas/timeline?limit=0").error(),
+        (400, "usage".into())
+    );
+}
+
+#[test]
+fn an_empty_history_has_an_empty_timeline() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    let t = server.json("/schemas/timeline");
+    assert_eq!(t["batches"], json!([]));
+    assert_eq!(t["next"], Value::Null);
+}
+
+#[test]
+fn the_dashboard_and_its_assets_are_served_from_the_binary() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/serve/dashboard/");
+    let cases = [
+        ("/", "index.html", "text/html; charset=utf-8"),
+        ("/assets/app.js", "app.js", "text/javascript; charset=utf-8"),
+        ("/assets/style.css", "style.css", "text/css; charset=utf-8"),
+        ("/assets/favicon.svg", "favicon.svg", "image/svg+xml"),
+    ];
+    for (target, file, content_type) in cases {
+        let r = server.get(target);
+        assert_eq!(r.status, 200, "GET {target}");
+        assert_eq!(r.header("content-type"), content_type, "{target}");
+        let on_disk = std::fs::read(format!("{dir}{file}")).expect("the asset");
+        assert_eq!(r.body, on_disk, "{target} is not {file}");
+        let csp = r.header("content-security-policy");
+        assert!(csp.starts_with("default-src 'none';"), "{target}: {csp}");
+        for directive in [
+            "script-src 'self'",
+            "style-src 'self'",
+            "connect-src 'self'",
+        ] {
+            assert!(csp.contains(directive), "{target}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{target}: {csp}");
+        assert_eq!(r.header("x-content-type-options"), "nosniff");
+        let head = server.request("HEAD", target, &[]);
+        assert_eq!(head.status, 200, "HEAD {target}");
+        assert_eq!(head.header("content-type"), content_type);
+        assert_eq!(head.header("content-length"), on_disk.len().to_string());
+        assert!(head.body.is_empty(), "HEAD {target} has a body");
+    }
+    // The page names only assets that are served, and loads nothing from elsewhere.
+    let page = server.get("/").text();
+    for asset in ["/assets/app.js", "/assets/style.css", "/assets/favicon.svg"] {
+        assert!(page.contains(asset), "{asset}");
+    }
+    assert!(!page.contains("http://") && !page.contains("https://"));
+    for target in [
+        "/assets/nope.js",
+        "/assets/",
+        "/assets/..%2Fapi.rs",
+        "/index.html",
+    ] {
+        let r = server.get(target);
+        assert_eq!(r.error(), (404, "not_found".into()), "{target}");
+    }
+    let r = server.request("POST", "/", &[("Content-Length", "0")]);
+    assert_eq!(r.error(), (405, "usage".into()));
 }

@@ -75,6 +75,45 @@ impl Distribution {
     }
 }
 
+impl Distribution {
+    /// The distribution of the indexed commit from what the index holds: the number of runs
+    /// per version (`runs`), and the manifests it holds no version for (invalid ones and
+    /// legacy duplicates, `(path, blob id)`), whose stated versions are read from git here —
+    /// a legacy duplicate states a version, an invalid manifest may (it can be invalid for
+    /// another reason than its version).
+    pub fn indexed<'a>(
+        repo: &Repo,
+        runs: impl IntoIterator<Item = (&'a str, u64)>,
+        unversioned: &[(String, String)],
+    ) -> Result<Distribution, TimelineError> {
+        let mut d = Distribution::default();
+        for (v, n) in runs {
+            match v.parse::<Version>() {
+                Ok(v) => *d.versions.entry(v).or_insert(0) += n,
+                Err(_) => d.unreadable += n,
+            }
+        }
+        for (path, blob) in unversioned {
+            let v = match Oid::from_str(blob) {
+                Ok(id) => stated_version(&repo.blob(id, path)?).ok(),
+                Err(_) => None,
+            };
+            d.add(v);
+        }
+        d.versions.retain(|_, n| *n > 0);
+        Ok(d)
+    }
+
+    /// How many manifests state a version below `latest` (unreadable ones are not counted).
+    pub fn below(&self, latest: Version) -> u64 {
+        self.versions
+            .iter()
+            .filter(|(v, _)| **v < latest)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
 /// Why a distribution cannot be computed.
 #[derive(Debug, thiserror::Error)]
 pub enum TimelineError {
@@ -238,6 +277,22 @@ mod tests {
         assert!(!d.remove(Some(v("1.2.0"))));
         assert!(d.remove(None));
         assert!(!d.remove(None));
+    }
+
+    #[test]
+    fn pending_counts_the_versions_below_latest_only() {
+        let mut d = Distribution::default();
+        for ver in ["1.0.0", "1.1.0", "1.1.0", "1.2.0", "2.0.0"] {
+            d.add(Some(v(ver)));
+        }
+        d.add(None);
+        assert_eq!(d.below(v("1.2.0")), 3);
+        assert_eq!(d.below(v("1.0.0")), 0);
+        assert_eq!(
+            d.below(v("9.0.0")),
+            5,
+            "an unreadable manifest is not pending"
+        );
     }
 
     #[test]

@@ -316,6 +316,23 @@ impl<'a> Reader<'a> {
             .collect())
     }
 
+    /// The manifest files the index holds without a version: the invalid ones and the legacy
+    /// duplicates, as `(path, blob_id)` by path (what a version distribution of the indexed
+    /// commit reads from git besides the runs' versions).
+    pub fn unversioned(&mut self) -> Result<Vec<(String, String)>, IndexError> {
+        Ok(self
+            .db
+            .query(schema::UNVERSIONED_ALL, &[])?
+            .iter()
+            .map(|r| {
+                (
+                    text(r, 0).unwrap_or_default(),
+                    text(r, 1).unwrap_or_default(),
+                )
+            })
+            .collect())
+    }
+
     /// Every batch, rollback and repair, newest first, as `log --json` lists them.
     pub fn batches(&mut self) -> Result<Vec<BatchRow>, IndexError> {
         let mut steps: BTreeMap<String, Vec<LogStep>> = BTreeMap::new();

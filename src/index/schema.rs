@@ -294,6 +294,11 @@ pub fn runs_by_run_id() -> String {
     format!("SELECT {RUN_FIELDS} FROM run_index WHERE run_id = $1 ORDER BY job_id")
 }
 
+/// The manifests the index holds no version for (invalid ones and legacy duplicates):
+/// `(path, blob_id)`, by path.
+pub const UNVERSIONED_ALL: &str = "SELECT path, blob_id FROM invalid_manifests \
+     UNION ALL SELECT path, blob_id FROM legacy_duplicates ORDER BY path";
+
 pub const INVALID_ALL: &str =
     "SELECT path, blob_id, kind, error FROM invalid_manifests ORDER BY path";
 

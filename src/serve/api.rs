@@ -44,6 +44,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/jobs/{job_id}/runs/{run_id}", get(manifest))
         .route("/migrations", get(migrations))
         .route("/migrations/{commit}", get(migration))
+        .route("/schemas/timeline", get(super::timeline::timeline))
+        .route("/", get(super::dashboard::page))
+        .route("/assets/{name}", get(super::dashboard::asset))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(limits))
@@ -96,7 +99,7 @@ async fn not_found() -> ApiError {
 
 /// Runs `f` on a snapshot on a blocking thread: at most `concurrency` at once, each bounded
 /// by the request timeout.
-async fn answer<T: Send + 'static>(
+pub(super) async fn answer<T: Send + 'static>(
     shared: Arc<Shared>,
     f: impl FnOnce(&mut Snapshot<'_, '_>) -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -165,7 +168,7 @@ fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
 
 /// `?limit=N&cursor=C`.
 #[derive(Debug, Default, Deserialize)]
-struct Page {
+pub(super) struct Page {
     limit: Option<String>,
     cursor: Option<String>,
 }
@@ -193,11 +196,33 @@ impl Page {
     }
 }
 
+/// A batch list's page: its size, and its cursor (the full commit id of the last batch given).
+pub(super) fn batch_page(
+    page: Result<Query<Page>, QueryRejection>,
+) -> Result<(usize, Option<String>), ApiError> {
+    let page = query(page)?;
+    let after = page.cursor(|c| check_commit(c).ok().filter(|c| c.len() == 40))?;
+    Ok((page.limit()?, after))
+}
+
+/// Where a batch list resumes after the batch `after` (its cursor); 400 when that batch is
+/// not in the list.
+pub(super) fn after_batch(all: &[BatchRow], after: Option<&str>) -> Result<usize, ApiError> {
+    match after {
+        None => Ok(0),
+        Some(c) => all
+            .iter()
+            .position(|b| b.commit == c)
+            .map(|i| i + 1)
+            .ok_or_else(bad_cursor),
+    }
+}
+
 fn bad_cursor() -> ApiError {
     ApiError::usage("cursor: not a cursor this server gave out; start again without one")
 }
 
-fn json_ok(v: &impl Serialize) -> Response {
+pub(super) fn json_ok(v: &impl Serialize) -> Response {
     axum::Json(v).into_response()
 }
 
@@ -223,9 +248,7 @@ async fn openapi() -> Response {
 
 async fn versions(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let v = answer(s, |snap| {
-        let latest = snap.registry()?.latest().ok_or_else(|| {
-            ApiError::new(ErrorKind::Environment, "the registry has no migrations")
-        })?;
+        let latest = snap.latest()?;
         let c = snap.reader.versions(latest)?;
         Ok(json!({
             "commit": c.commit,
@@ -464,19 +487,10 @@ async fn migrations(
     State(s): State<Arc<Shared>>,
     page: Result<Query<Page>, QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let page = query(page)?;
-    let limit = page.limit()?;
-    let after = page.cursor(|c| check_commit(c).ok().filter(|c| c.len() == 40))?;
+    let (limit, after) = batch_page(page)?;
     let v = answer(s, move |snap| {
         let all = snap.reader.batches()?;
-        let start = match &after {
-            None => 0,
-            Some(c) => all
-                .iter()
-                .position(|b| &b.commit == c)
-                .map(|i| i + 1)
-                .ok_or_else(bad_cursor)?,
-        };
+        let start = after_batch(&all, after.as_deref())?;
         let rest = &all[start.min(all.len())..];
         let batches: Vec<&BatchRow> = rest.iter().take(limit).collect();
         let next = (rest.len() > limit)

@@ -14,6 +14,8 @@
 //! never a mix.
 
 mod api;
+mod dashboard;
+mod timeline;
 
 pub use api::{check_param, MAX_LIMIT, MAX_PARAM, MAX_TARGET, OPENAPI};
 
@@ -25,6 +27,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::engine::registry::{load_registry, Source};
+use crate::engine::timeline::History;
 use crate::engine::NoProgress;
 use crate::error::ErrorKind;
 use crate::git::Repo;
@@ -114,6 +117,9 @@ pub(crate) struct Shared {
     /// The registry of the commits seen last (the registry is part of a commit's tree).
     registries: Mutex<Vec<(CommitId, Arc<Registry>)>>,
     permits: tokio::sync::Semaphore,
+    /// The version distribution of every commit the timeline was asked about (a commit's
+    /// never changes).
+    history: Mutex<History>,
 }
 
 /// What one request reads: the snapshot of the index, the repository, the indexed commit.
@@ -133,6 +139,13 @@ impl Snapshot<'_, '_> {
     pub fn cfg(&self) -> &Config {
         &self.shared.opts.cfg
     }
+
+    /// The latest version of the snapshot's registry (what `pending` counts below).
+    pub fn latest(&self) -> Result<crate::schema::Version, ApiError> {
+        self.registry()?
+            .latest()
+            .ok_or_else(|| ApiError::new(ErrorKind::Environment, "the registry has no migrations"))
+    }
 }
 
 impl Shared {
@@ -143,6 +156,7 @@ impl Shared {
             pool: Mutex::new(Vec::new()),
             registries: Mutex::new(Vec::new()),
             permits,
+            history: Mutex::new(History::new()),
         }
     }
 
