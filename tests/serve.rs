@@ -12,21 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use common::*;
-use common_serve::Server;
-
-/// The samples, plus a second job with three runs for paging.
-fn repo_with_runs() -> TestRepo {
-    let repo = TestRepo::new();
-    repo.sample_files();
-    for i in 1..=3 {
-        repo.manifest(
-            &format!("paged-job/run-{i}"),
-            json!({"schema_version": "1.0.0", "run_id": format!("run-{i}"), "status": "succeeded"}),
-        );
-    }
-    repo.commit("record the runs");
-    repo
-}
+use common_serve::{repo_with_runs, Server};
 
 #[test]
 fn the_endpoints_answer_what_the_cli_and_git_say() {

@@ -14,14 +14,12 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
-
 use common::*;
-use common_serve::Server;
+use common_serve::{repo_with_runs, Server};
 
 /// Examples per operation and phase: enough to reach every parameter's edges (the coverage
 /// phase enumerates those on its own), few enough to finish well inside a minute.
-const MAX_EXAMPLES: &str = "25";
+const MAX_EXAMPLES: &str = "15";
 /// A fixed seed, so a failure in CI is the one a person reruns.
 const SEED: &str = "20261202";
 /// The whole run's deadline; past it the test fails (and stops schemathesis).
@@ -53,15 +51,7 @@ fn schemathesis_version() -> Option<String> {
 /// of that job, a batch to 1.2.0 of the rest, and the rollback of the second: the history
 /// holds both kinds and HEAD holds all three versions.
 fn repo_with_history() -> TestRepo {
-    let repo = TestRepo::new();
-    repo.sample_files();
-    for i in 1..=3 {
-        repo.manifest(
-            &format!("paged-job/run-{i}"),
-            json!({"schema_version": "1.0.0", "run_id": format!("run-{i}"), "status": "succeeded"}),
-        );
-    }
-    repo.commit("record the runs");
+    let repo = repo_with_runs();
     repo.cli(["apply", "--to", "1.1.0", "-q", "artifacts/paged-job"])
         .expect_code(0);
     repo.cli(["apply", "-q"]).expect_code(0);
