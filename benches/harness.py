@@ -287,10 +287,11 @@ def machine(cmdline, ids):
             f"load average {load:.1f} at the end; `python3 benches/harness.py {cmdline}`. {ids}.")
 
 
-def write_block(path, tag, block):
+def write_block(path, tag, block, kind="harness"):
+    """Puts `block` between the `<!-- BEGIN kind tag -->` markers of `path` (appended when absent)."""
     text = open(path).read()
-    block = f"<!-- BEGIN harness {tag} -->\n{block}\n<!-- END harness {tag} -->"
-    pat = re.compile(rf"<!-- BEGIN harness {re.escape(tag)} -->.*?<!-- END harness {re.escape(tag)} -->", re.S)
+    block = f"<!-- BEGIN {kind} {tag} -->\n{block}\n<!-- END {kind} {tag} -->"
+    pat = re.compile(rf"<!-- BEGIN {kind} {re.escape(tag)} -->.*?<!-- END {kind} {re.escape(tag)} -->", re.S)
     text = pat.sub(lambda _: block, text) if pat.search(text) else text.rstrip() + "\n\n" + block + "\n"
     open(path, "w").write(text)
 

@@ -12,21 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use common::*;
-use common_serve::Server;
-
-/// The samples, plus a second job with three runs for paging.
-fn repo_with_runs() -> TestRepo {
-    let repo = TestRepo::new();
-    repo.sample_files();
-    for i in 1..=3 {
-        repo.manifest(
-            &format!("paged-job/run-{i}"),
-            json!({"schema_version": "1.0.0", "run_id": format!("run-{i}"), "status": "succeeded"}),
-        );
-    }
-    repo.commit("record the runs");
-    repo
-}
+use common_serve::{repo_with_runs, Server};
 
 #[test]
 fn the_endpoints_answer_what_the_cli_and_git_say() {
@@ -499,4 +485,67 @@ fn the_dashboard_and_its_assets_are_served_from_the_binary() {
     }
     let r = server.request("POST", "/", &[("Content-Length", "0")]);
     assert_eq!(r.error(), (405, "usage".into()));
+}
+
+/// Found with schemathesis (docs/serve.md, "Conformance"): requests the OpenAPI document
+/// allows must not be refused as malformed (400). A well-formed cursor naming no batch is a
+/// batch not found; a path parameter's length is counted in characters, as `maxLength`
+/// counts; the longest request the document allows fits the request-target limit.
+#[test]
+fn requests_the_openapi_document_allows_are_not_refused_as_malformed() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    let unknown = "0".repeat(40);
+    let r = server.get(&format!("/migrations?cursor={unknown}"));
+    assert_eq!(r.error(), (404, "not_found".into()), "{}", r.text());
+    // 256 two-byte characters: 512 bytes, within the 256 the document allows.
+    let id = "%C3%A9".repeat(256);
+    let r = server.get(&format!("/jobs/{id}"));
+    assert_eq!(r.error(), (404, "not_found".into()), "{}", r.text());
+    let r = server.get(&format!("/jobs/{}", "%C3%A9".repeat(257)));
+    assert_eq!(r.error(), (400, "usage".into()));
+    // The longest: 256 four-byte characters percent-encoded (3072 bytes) and a cursor of
+    // 4096 hex digits.
+    let id = "%F0%9F%98%80".repeat(256);
+    let cursor = "61".repeat(2048);
+    let r = server.get(&format!("/jobs/{id}?limit=1000&cursor={cursor}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["runs"], json!([]));
+}
+
+/// Found while making the document's patterns exact for schemathesis: the server took
+/// cursors and page sizes no server ever gives out or the document allows.
+#[test]
+fn cursors_and_limits_are_taken_only_as_documented() {
+    let repo = repo_with_runs();
+    let server = Server::start(&repo);
+    // The job's cursor is the last run_id given, in lower-case hex: any run_id is a place in
+    // the list, whether or not it is there.
+    let first = server.json("/jobs/paged-job?limit=1");
+    assert_eq!(first["next"], "72756e2d31", "{first}"); // hex of "run-1"
+    let after = server.json("/jobs/paged-job?cursor=72756e2d31352e35"); // "run-15.5"
+    let runs: Vec<&str> = after["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|r| r["run_id"].as_str())
+        .collect();
+    assert_eq!(runs, ["run-2", "run-3"]);
+    for target in [
+        "/jobs/paged-job?cursor=",           // empty
+        "/jobs/paged-job?cursor=72756E2D31", // upper-case digits
+        "/jobs/paged-job?cursor=%2B7",       // a sign
+        "/jobs/paged-job?cursor=00",         // a control character
+        "/jobs/paged-job?cursor=c3",         // not UTF-8
+        "/jobs/paged-job?limit=%2B5",        // a sign
+        "/migrations/abcd?cursor=",
+    ] {
+        let r = server.get(target);
+        assert_eq!(
+            r.error(),
+            (400, "usage".into()),
+            "GET {target}: {}",
+            r.text()
+        );
+    }
 }

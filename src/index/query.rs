@@ -90,9 +90,11 @@ pub fn hex(s: &str) -> String {
     s.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The text [`hex`] made; `None` for anything else.
+/// The text [`hex`] made; `None` for anything else (odd lengths, upper-case digits, signs,
+/// bytes that are not UTF-8).
 pub fn unhex(s: &str) -> Option<String> {
-    if !s.len().is_multiple_of(2) {
+    // `from_str_radix` alone would take "+a" and "AB", which `hex` never makes.
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..s.len())
@@ -388,5 +390,14 @@ mod tests {
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
         assert_eq!(Cursor::decode("zz.00"), None);
         assert_eq!(Cursor::decode("abc"), None);
+    }
+
+    #[test]
+    fn unhex_takes_only_what_hex_makes() {
+        assert_eq!(unhex(&hex("run ä")).as_deref(), Some("run ä"));
+        assert_eq!(unhex("").as_deref(), Some(""));
+        for bad in ["+a", "4A", "zz", "abc", "ff", "c3"] {
+            assert_eq!(unhex(bad), None, "{bad:?}");
+        }
     }
 }

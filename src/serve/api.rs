@@ -27,10 +27,14 @@ use crate::schema::Version;
 /// The OpenAPI 3.1 document of this API (docs/openapi.json, embedded).
 pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
-/// The longest path parameter accepted, in bytes.
+/// The longest path parameter accepted, in characters (as the OpenAPI `maxLength` counts).
 pub const MAX_PARAM: usize = 256;
-/// The longest request target (path and query) accepted, in bytes.
-pub const MAX_TARGET: usize = 4096;
+/// The longest cursor accepted, in characters.
+pub const MAX_CURSOR: usize = 4096;
+/// The longest request target (path and query) accepted, in bytes: room for the longest
+/// request the OpenAPI document allows (a 256-character id of 4-byte characters,
+/// percent-encoded, and a cursor of `MAX_CURSOR`).
+pub const MAX_TARGET: usize = 8192;
 /// The page size when none is asked for, and the largest one.
 pub const DEFAULT_LIMIT: usize = 100;
 pub const MAX_LIMIT: usize = 1000;
@@ -134,17 +138,17 @@ pub(super) async fn answer<T: Send + 'static>(
         .unwrap_or_else(|_| Err(late()))
 }
 
-/// A path parameter, checked: not empty, at most [`MAX_PARAM`] bytes, no NUL or other
+/// A path parameter, checked: not empty, at most [`MAX_PARAM`] characters, no NUL or other
 /// control character, no `/` or `\`, not `.` or `..`.
 pub fn check_param(name: &str, value: &str) -> Result<(), ApiError> {
     let bad = |why: &str| Err(ApiError::usage(format!("{name}: {why}")));
     if value.is_empty() {
         return bad("is empty");
     }
-    if value.len() > MAX_PARAM {
+    let chars = value.chars().count();
+    if chars > MAX_PARAM {
         return bad(&format!(
-            "is {} bytes long; at most {MAX_PARAM} are accepted",
-            value.len()
+            "is {chars} characters long; at most {MAX_PARAM} are accepted"
         ));
     }
     if value.chars().any(char::is_control) {
@@ -177,8 +181,11 @@ impl Page {
     fn limit(&self) -> Result<usize, ApiError> {
         match &self.limit {
             None => Ok(DEFAULT_LIMIT),
+            // Digits only: `parse` alone would take "+5".
             Some(s) => match s.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) && s.bytes().all(|b| b.is_ascii_digit()) => {
+                    Ok(n)
+                }
                 _ => Err(ApiError::usage(format!(
                     "limit: {s:?} is not a page size: use 1 to {MAX_LIMIT}"
                 ))),
@@ -186,11 +193,14 @@ impl Page {
         }
     }
 
-    /// The cursor as the text it encodes (`decode`: how this list encodes its cursors).
+    /// The cursor as the text it encodes (`decode`: how this list encodes its cursors). An
+    /// empty or overlong one is refused whatever the list.
     fn cursor<C>(&self, decode: impl Fn(&str) -> Option<C>) -> Result<Option<C>, ApiError> {
         match &self.cursor {
             None => Ok(None),
-            Some(c) if c.len() <= MAX_TARGET => decode(c).map(Some).ok_or_else(bad_cursor),
+            Some(c) if !c.is_empty() && c.len() <= MAX_CURSOR => {
+                decode(c).map(Some).ok_or_else(bad_cursor)
+            }
             Some(_) => Err(bad_cursor()),
         }
     }
@@ -205,17 +215,32 @@ pub(super) fn batch_page(
     Ok((page.limit()?, after))
 }
 
-/// Where a batch list resumes after the batch `after` (its cursor); 400 when that batch is
-/// not in the list.
-pub(super) fn after_batch(all: &[BatchRow], after: Option<&str>) -> Result<usize, ApiError> {
+/// Where a batch list resumes after the batch `after` (its cursor). A well-formed cursor
+/// naming no batch of this history (made up, or the branch was reset since) is a batch not
+/// found (404); `commit` is the snapshot's, for the message.
+pub(super) fn after_batch(
+    all: &[BatchRow],
+    after: Option<&str>,
+    commit: &str,
+) -> Result<usize, ApiError> {
     match after {
         None => Ok(0),
         Some(c) => all
             .iter()
             .position(|b| b.commit == c)
             .map(|i| i + 1)
-            .ok_or_else(bad_cursor),
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "cursor: {c} is no batch in the history of {commit}; start again without a cursor"
+                ))
+            }),
     }
+}
+
+/// A cursor naming a key (a run_id, a path): the hex of a text without control characters,
+/// as [`hex`] made it.
+fn key_cursor(c: &str) -> Option<String> {
+    unhex(c).filter(|t| !t.chars().any(char::is_control))
 }
 
 fn bad_cursor() -> ApiError {
@@ -281,10 +306,12 @@ async fn job_or_run(
     check_param("id", &id)?;
     let page = query(page)?;
     let limit = page.limit()?;
-    let after = page.cursor(Cursor::decode)?;
-    if after.as_ref().is_some_and(|c| c.job_id != id) {
-        return Err(bad_cursor());
-    }
+    // The job is in the path: the cursor names the last run given (any run_id is a place
+    // in the list, whether or not it is there).
+    let after = page.cursor(key_cursor)?.map(|run_id| Cursor {
+        job_id: id.clone(),
+        run_id,
+    });
     let v = answer(s, move |snap| {
         let filter = RunFilter {
             job_id: Some(id.clone()),
@@ -307,7 +334,7 @@ async fn job_or_run(
                 "commit": commit,
                 "job_id": id,
                 "runs": runs,
-                "next": p.next.map(|c| c.encode()),
+                "next": p.next.map(|c| hex(&c.run_id)),
             }));
         }
         let mut runs = snap.reader.runs_by_id(&id)?;
@@ -490,7 +517,7 @@ async fn migrations(
     let (limit, after) = batch_page(page)?;
     let v = answer(s, move |snap| {
         let all = snap.reader.batches()?;
-        let start = after_batch(&all, after.as_deref())?;
+        let start = after_batch(&all, after.as_deref(), &snap.commit.short())?;
         let rest = &all[start.min(all.len())..];
         let batches: Vec<&BatchRow> = rest.iter().take(limit).collect();
         let next = (rest.len() > limit)
@@ -510,7 +537,7 @@ async fn migration(
     let commit = check_commit(&path_params(commit)?)?;
     let page = query(page)?;
     let limit = page.limit()?;
-    let after = page.cursor(unhex)?;
+    let after = page.cursor(key_cursor)?;
     let v = answer(s, move |snap| {
         let found: Vec<BatchRow> = if commit.len() == 40 {
             snap.reader.batch(&commit)?.into_iter().collect()
@@ -591,6 +618,9 @@ mod tests {
         }
         assert!(check_param("id", &"x".repeat(MAX_PARAM)).is_ok());
         assert!(check_param("id", &"x".repeat(MAX_PARAM + 1)).is_err());
+        // Counted in characters, as the OpenAPI document's maxLength counts them.
+        assert!(check_param("id", &"é".repeat(MAX_PARAM)).is_ok());
+        assert!(check_param("id", &"é".repeat(MAX_PARAM + 1)).is_err());
     }
 
     #[test]
@@ -621,5 +651,26 @@ mod tests {
         assert_eq!(unhex(&hex(p)).as_deref(), Some(p));
         assert_eq!(unhex("zz"), None);
         assert_eq!(unhex("abc"), None);
+    }
+
+    #[test]
+    fn key_cursors_are_hex_text_without_control_characters() {
+        assert_eq!(key_cursor(&hex("run-1")).as_deref(), Some("run-1"));
+        assert_eq!(key_cursor("00"), None);
+        assert_eq!(key_cursor("c285"), None);
+        assert_eq!(key_cursor("RUN"), None);
+        let page = |limit: &str| Page {
+            limit: Some(limit.into()),
+            cursor: None,
+        };
+        assert_eq!(page("5").limit().ok(), Some(5));
+        for bad in ["+5", "0", "1001", " 5", "5.0"] {
+            assert!(page(bad).limit().is_err(), "{bad:?}");
+        }
+        let empty = Page {
+            limit: None,
+            cursor: Some(String::new()),
+        };
+        assert!(empty.cursor(key_cursor).is_err());
     }
 }

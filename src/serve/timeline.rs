@@ -47,7 +47,7 @@ pub(super) async fn timeline(
     let v = answer(s, move |snap| {
         let latest = snap.latest()?;
         let all = snap.reader.batches()?;
-        let start = after_batch(&all, after.as_deref())?;
+        let start = after_batch(&all, after.as_deref(), &snap.commit.short())?;
         let end = (start + limit).min(all.len());
         let commits = all[..end]
             .iter()

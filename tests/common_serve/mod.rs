@@ -10,10 +10,24 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use crate::common::*;
 use crate::common_audit::{spawn, Spawned};
+
+/// The samples, plus a second job with three runs for paging.
+pub fn repo_with_runs() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.sample_files();
+    for i in 1..=3 {
+        repo.manifest(
+            &format!("paged-job/run-{i}"),
+            json!({"schema_version": "1.0.0", "run_id": format!("run-{i}"), "status": "succeeded"}),
+        );
+    }
+    repo.commit("record the runs");
+    repo
+}
 
 /// A running `serve` and its address.
 pub struct Server {
