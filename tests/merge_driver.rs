@@ -389,3 +389,58 @@ fn run_keeps_the_mode_of_ours() {
         "no temporary file left"
     );
 }
+
+#[test]
+fn human_output_of_install_and_of_a_conflict() {
+    let repo = TestRepo::new();
+    repo.file(&path(), r#"{"a": 1, "b": 1}"#)
+        .commit("record a run");
+    insta::assert_snapshot!(repo.transcript(["merge-driver", "install"]), @r"
+    set merge.artifact-migrate.driver in the repository's git config
+    added artifacts/**/manifest.json merge=artifact-migrate in [REPO]/.git/info/attributes
+    ------- stderr -------
+    [exit status: 0]
+    ");
+    insta::assert_snapshot!(repo.transcript(["merge-driver", "install", "--shared"]), @r"
+    already set merge.artifact-migrate.driver in the repository's git config
+    added artifacts/**/manifest.json merge=artifact-migrate in [REPO]/.gitattributes
+    commit .gitattributes to share it; each clone runs `artifact-migrate merge-driver install` once to configure the driver
+    ------- stderr -------
+    [exit status: 0]
+    ");
+    let dir = tempfile::tempdir().unwrap();
+    let (o, a, b) = (
+        dir.path().join("o"),
+        dir.path().join("a"),
+        dir.path().join("b"),
+    );
+    std::fs::write(&o, "{\n  \"a\": 1,\n  \"b\": 1\n}\n").unwrap();
+    std::fs::write(&a, "{\n  \"a\": 2,\n  \"b\": 2\n}\n").unwrap();
+    std::fs::write(&b, "{\n  \"a\": 3,\n  \"b\": 1,\n  \"c\": 1\n}\n").unwrap();
+    let args = [
+        "merge-driver",
+        "run",
+        o.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "x/manifest.json",
+    ];
+    insta::assert_snapshot!(repo.transcript(args), @r"
+    ------- stderr -------
+    error: x/manifest.json: 1 member(s) changed differently on both sides, left with conflict markers:
+      /a: changed differently on both sides
+    resolve the markers, `git add` the file and continue the merge (or keep one side with `git checkout --ours/--theirs`)
+    [exit status: 1]
+    ");
+    insta::assert_snapshot!(std::fs::read_to_string(&a).unwrap(), @r#"
+    {
+    <<<<<<< ours:x/manifest.json
+      "a": 2,
+    =======
+      "a": 3,
+    >>>>>>> theirs:x/manifest.json
+      "b": 2,
+      "c": 1
+    }
+    "#);
+}
