@@ -124,8 +124,9 @@ fn line_merge(
 }
 
 /// Writes `bytes` over `path` atomically, keeping its permissions: a temporary file in the same
-/// directory, flushed to disk, then renamed over it. On error `path` is untouched and the
-/// temporary file is gone.
+/// directory, flushed to disk, then renamed over it. On error `path` is untouched, the temporary
+/// file is gone, and the error names `path` with the system's cause (`No space left on device`,
+/// `Read-only file system`, `Operation not permitted`).
 pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), GitError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -137,11 +138,12 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), GitError> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".artifact-migrate-merge-")
         .tempfile_in(dir)
-        .map_err(GitError::write(dir))?;
+        .map_err(GitError::write(path))?;
     tmp.write_all(bytes)
         .and_then(|()| tmp.as_file().sync_all())
         .and_then(|()| tmp.as_file().set_permissions(perms))
-        .map_err(GitError::write(tmp.path()))?;
+        .map_err(GitError::write(path))?;
+    // Dropping the temporary file on an error above (or a failed rename) removes it.
     tmp.persist(path)
         .map_err(|e| GitError::write(path)(e.error))?;
     Ok(())
