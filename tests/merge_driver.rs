@@ -307,26 +307,55 @@ fn install_follows_the_configured_artifacts_root_and_manifest_name() {
     );
 }
 
+/// The three files git hands the driver (`%O %A %B`), in a temporary directory.
+struct Three {
+    dir: tempfile::TempDir,
+}
+
+impl Three {
+    fn new(base: &str, ours: &str, theirs: &str) -> Three {
+        let three = Three {
+            dir: tempfile::tempdir().unwrap(),
+        };
+        std::fs::write(three.file("o"), base).unwrap();
+        three.sides(ours, theirs);
+        three
+    }
+
+    fn file(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn sides(&self, ours: &str, theirs: &str) {
+        std::fs::write(self.file("a"), ours).unwrap();
+        std::fs::write(self.file("b"), theirs).unwrap();
+    }
+
+    /// `merge-driver run O A B [P]`.
+    fn args(&self, path: Option<&str>) -> Vec<String> {
+        let mut args: Vec<String> = vec!["merge-driver".into(), "run".into()];
+        for f in ["o", "a", "b"] {
+            args.push(self.file(f).display().to_string());
+        }
+        args.extend(path.map(str::to_string));
+        args
+    }
+
+    /// What the driver left in `%A`.
+    fn ours(&self) -> String {
+        std::fs::read_to_string(self.file("a")).unwrap()
+    }
+}
+
 #[test]
 fn a_file_that_is_not_json_is_merged_line_by_line_with_a_warning() {
     let repo = TestRepo::new();
-    let dir = tempfile::tempdir().unwrap();
-    let (o, a, b) = (
-        dir.path().join("o"),
-        dir.path().join("a"),
-        dir.path().join("b"),
+    let three = Three::new(
+        "one\ntwo\nthree\n",
+        "ONE\ntwo\nthree\n",
+        "one\ntwo\nTHREE\n",
     );
-    std::fs::write(&o, "one\ntwo\nthree\n").unwrap();
-    std::fs::write(&a, "ONE\ntwo\nthree\n").unwrap();
-    std::fs::write(&b, "one\ntwo\nTHREE\n").unwrap();
-    let run = repo.cli([
-        "merge-driver",
-        "run",
-        o.to_str().unwrap(),
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "x/manifest.json",
-    ]);
+    let run = repo.cli(three.args(Some("x/manifest.json")));
     run.expect_code(0);
     assert!(
         run.stderr.contains(
@@ -334,24 +363,16 @@ fn a_file_that_is_not_json_is_merged_line_by_line_with_a_warning() {
         ),
         "{run}"
     );
-    assert_eq!(std::fs::read_to_string(&a).unwrap(), "ONE\ntwo\nTHREE\n");
+    assert_eq!(three.ours(), "ONE\ntwo\nTHREE\n");
 
-    std::fs::write(&a, "ONE\ntwo\nthree\n").unwrap();
-    std::fs::write(&b, "uno\ntwo\nthree\n").unwrap();
-    let run = repo.cli([
-        "merge-driver",
-        "run",
-        o.to_str().unwrap(),
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "x/manifest.json",
-    ]);
+    three.sides("ONE\ntwo\nthree\n", "uno\ntwo\nthree\n");
+    let run = repo.cli(three.args(Some("x/manifest.json")));
     run.expect_code(1);
     assert!(
         run.stderr.contains("x/manifest.json: conflicting lines"),
         "{run}"
     );
-    assert!(std::fs::read_to_string(&a).unwrap().contains(
+    assert!(three.ours().contains(
         "<<<<<<< ours:x/manifest.json\nONE\n=======\nuno\n>>>>>>> theirs:x/manifest.json\n"
     ));
 }
@@ -360,31 +381,24 @@ fn a_file_that_is_not_json_is_merged_line_by_line_with_a_warning() {
 fn run_keeps_the_mode_of_ours() {
     use std::os::unix::fs::PermissionsExt;
     let repo = TestRepo::new();
-    let dir = tempfile::tempdir().unwrap();
-    let (o, a, b) = (
-        dir.path().join("o"),
-        dir.path().join("a"),
-        dir.path().join("b"),
+    let three = Three::new(
+        r#"{"a": 1, "b": 1}"#,
+        r#"{"a": 2, "b": 1}"#,
+        r#"{"a": 1, "b": 2}"#,
     );
-    std::fs::write(&o, r#"{"a": 1, "b": 1}"#).unwrap();
-    std::fs::write(&a, r#"{"a": 2, "b": 1}"#).unwrap();
-    std::fs::write(&b, r#"{"a": 1, "b": 2}"#).unwrap();
-    std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o640)).unwrap();
-    let run = repo.cli([
-        "merge-driver",
-        "run",
-        o.to_str().unwrap(),
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-    ]);
-    run.expect_code(0);
-    assert_eq!(std::fs::read_to_string(&a).unwrap(), r#"{"a": 2, "b": 2}"#);
+    std::fs::set_permissions(three.file("a"), std::fs::Permissions::from_mode(0o640)).unwrap();
+    repo.cli(three.args(None)).expect_code(0);
+    assert_eq!(three.ours(), r#"{"a": 2, "b": 2}"#);
     assert_eq!(
-        std::fs::metadata(&a).unwrap().permissions().mode() & 0o777,
+        std::fs::metadata(three.file("a"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
         0o640
     );
     assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
+        std::fs::read_dir(three.dir.path()).unwrap().count(),
         3,
         "no temporary file left"
     );
@@ -408,31 +422,19 @@ fn human_output_of_install_and_of_a_conflict() {
     ------- stderr -------
     [exit status: 0]
     ");
-    let dir = tempfile::tempdir().unwrap();
-    let (o, a, b) = (
-        dir.path().join("o"),
-        dir.path().join("a"),
-        dir.path().join("b"),
+    let three = Three::new(
+        "{\n  \"a\": 1,\n  \"b\": 1\n}\n",
+        "{\n  \"a\": 2,\n  \"b\": 2\n}\n",
+        "{\n  \"a\": 3,\n  \"b\": 1,\n  \"c\": 1\n}\n",
     );
-    std::fs::write(&o, "{\n  \"a\": 1,\n  \"b\": 1\n}\n").unwrap();
-    std::fs::write(&a, "{\n  \"a\": 2,\n  \"b\": 2\n}\n").unwrap();
-    std::fs::write(&b, "{\n  \"a\": 3,\n  \"b\": 1,\n  \"c\": 1\n}\n").unwrap();
-    let args = [
-        "merge-driver",
-        "run",
-        o.to_str().unwrap(),
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "x/manifest.json",
-    ];
-    insta::assert_snapshot!(repo.transcript(args), @r"
+    insta::assert_snapshot!(repo.transcript(three.args(Some("x/manifest.json"))), @r"
     ------- stderr -------
     error: x/manifest.json: 1 member(s) changed differently on both sides, left with conflict markers:
       /a: changed differently on both sides
     resolve the markers, `git add` the file and continue the merge (or keep one side with `git checkout --ours/--theirs`)
     [exit status: 1]
     ");
-    insta::assert_snapshot!(std::fs::read_to_string(&a).unwrap(), @r#"
+    insta::assert_snapshot!(three.ours(), @r#"
     {
     <<<<<<< ours:x/manifest.json
       "a": 2,

@@ -197,11 +197,7 @@ pub fn merge_manifest(base: &[u8], ours: &[u8], theirs: &[u8]) -> Result<Merged,
     let merged = apply(ours_doc, &plan.edits)?;
     if plan.conflicts.is_empty() {
         return Ok(Merged {
-            taken: plan
-                .edits
-                .iter()
-                .map(|e| pointer_of(e).to_string())
-                .collect(),
+            taken: plan.edits.iter().map(|e| e.pointer().to_string()).collect(),
             bytes: merged.into_bytes(),
         });
     }
@@ -226,21 +222,11 @@ pub fn merge_manifest(base: &[u8], ours: &[u8], theirs: &[u8]) -> Result<Merged,
 fn apply(mut doc: Document, edits: &[Edit]) -> Result<Document, MergeError> {
     for edit in edits {
         doc.apply(edit).map_err(|source| MergeError::Edit {
-            pointer: pointer_of(edit).to_string(),
+            pointer: edit.pointer().to_string(),
             source,
         })?;
     }
     Ok(doc)
-}
-
-fn pointer_of(edit: &Edit) -> &str {
-    match edit {
-        Edit::Add { pointer, .. }
-        | Edit::Set { pointer, .. }
-        | Edit::Remove { pointer }
-        | Edit::Rename { pointer, .. }
-        | Edit::Append { pointer, .. } => pointer,
-    }
 }
 
 /// A conflicting member's three values (`None`: absent on that side).

@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 
+use crate::manifest::proptests::{arb_style, dedup};
 use crate::manifest::{render, Document, Edit, Json, Style};
 use crate::merge::{merge_manifest, MergeError};
 
@@ -14,14 +15,6 @@ fn arb_leaf() -> impl Strategy<Value = Json> {
             .prop_map(|n| Json::Number(n.into())),
         "[a-cü\"\\\\]{0,3}".prop_map(Json::String),
     ]
-}
-
-fn dedup(members: Vec<(String, Json)>) -> Vec<(String, Json)> {
-    let mut seen = std::collections::HashSet::new();
-    members
-        .into_iter()
-        .filter(|(k, _)| seen.insert(k.clone()))
-        .collect()
 }
 
 fn arb_key() -> impl Strategy<Value = String> {
@@ -40,18 +33,6 @@ fn arb_json() -> impl Strategy<Value = Json> {
 
 fn arb_object() -> impl Strategy<Value = Json> {
     prop::collection::vec((arb_key(), arb_json()), 0..5).prop_map(|m| Json::Object(dedup(m)))
-}
-
-fn arb_style() -> impl Strategy<Value = Style> {
-    prop_oneof![
-        Just(Style::pretty("  ")),
-        Just(Style::pretty("\t")),
-        Just(Style {
-            newline: "\r\n".into(),
-            ..Style::pretty("    ")
-        }),
-        Just(Style::one_line(": ", ", ")),
-    ]
 }
 
 /// A variant of `base`: some top-level members changed, removed or added.
