@@ -10,11 +10,11 @@ cd "$(dirname "$0")"
 secs=${1:-25}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(parse edit canonical declarative trailers)
+[ ${#targets[@]} -gt 0 ] || targets=(parse edit canonical declarative trailers merge)
 for t in "${targets[@]}"; do
   seeds=("seeds/$t")
   case $t in
-    parse | edit | canonical)
+    parse | edit | canonical | merge)
       seeds+=(../fixtures/samples ../fixtures/format ../fixtures/styles ../fixtures/broken) ;;
   esac
   mkdir -p "corpus/$t" "seeds/$t"

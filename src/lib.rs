@@ -28,5 +28,6 @@ pub mod index;
 pub mod interrupt;
 pub mod layout;
 pub mod manifest;
+pub mod merge;
 pub mod schema;
 pub mod serve;

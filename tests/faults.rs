@@ -1,4 +1,4 @@
-//! File-system faults during `apply`, `rollback` and `repair` (issue 14): a full disk, an
+//! File-system faults during `apply`, `rollback`, `repair`, `index` and the merge driver (issue 14): a full disk, an
 //! unwritable file or directory, a read-only file system, each at a known moment.
 //!
 //! The repository lives on the test's own small tmpfs (8 MiB; root may mount one). The
@@ -506,4 +506,63 @@ fn an_up_to_date_index_is_read_without_writing() {
     assert_eq!(again.json()["mode"], "unchanged", "{again}");
     assert_eq!(again.json()["read"], 0, "{again}");
     runs.expect_code(0);
+}
+
+/// The merge driver (`merge-driver run`, as git calls it) writing its result over `%A` when the
+/// disk is full, `%A` is immutable, or the file system is read-only: exit 2, an error naming
+/// the cause and `%A`, `%A` whole with its old bytes, no temporary file beside it; once the
+/// fault is gone the same run merges.
+fn driver_fault_case(fault: Fault) {
+    let test = format!("merge driver with {fault:?}");
+    let Some(fs) = Tmpfs::mount(&test) else {
+        return;
+    };
+    let repo = TestRepo::new_in(fs.path());
+    let base = "{\n  \"a\": 1,\n  \"b\": 1\n}\n";
+    let ours = "{\n  \"a\": 2,\n  \"b\": 1\n}\n";
+    let theirs = format!("{{\n  \"a\": 1,\n  \"b\": \"{}\"\n}}\n", "x".repeat(20_000));
+    repo.file("o.json", base)
+        .file("a.json", ours)
+        .file("b.json", &theirs);
+    let before = repo.worktree_snapshot();
+    let args = [
+        "merge-driver",
+        "run",
+        "o.json",
+        "a.json",
+        "b.json",
+        "artifacts/j/r/manifest.json",
+    ];
+    let a = repo.path().join("a.json");
+    fault.inject(&fs, &repo);
+    let run = repo.run(repo.cli_command_in(repo.path()), args);
+    fault.mend(&fs, &repo);
+    run.expect_code(2);
+    let want = format!("error: cannot write {}: {}", a.display(), fault.cause());
+    assert!(run.stderr.starts_with(&want), "want {want:?}:\n{run}");
+    assert_eq!(
+        repo.worktree_snapshot(),
+        before,
+        "a.json keeps its old bytes, nothing else is left"
+    );
+
+    let again = repo.run(repo.cli_command_in(repo.path()), args);
+    again.expect_code(0);
+    let merged = String::from_utf8(repo.file_bytes("a.json")).unwrap();
+    assert_eq!(merged, theirs.replace("\"a\": 1", "\"a\": 2"));
+}
+
+#[test]
+fn merge_driver_disk_full() {
+    driver_fault_case(Fault::Full);
+}
+
+#[test]
+fn merge_driver_output_file_immutable() {
+    driver_fault_case(Fault::Immutable("a.json"));
+}
+
+#[test]
+fn merge_driver_read_only_file_system() {
+    driver_fault_case(Fault::ReadOnly);
 }

@@ -9,6 +9,7 @@ pub mod hook;
 pub mod index;
 pub mod log;
 pub mod man;
+pub mod merge_driver;
 pub mod migrations;
 pub mod new;
 pub mod output;
@@ -97,6 +98,8 @@ pub enum Command {
     Validate(validate::Args),
     /// Install or remove the git pre-commit hook that validates staged manifests.
     Hook(hook::Args),
+    /// The member-level merge of manifests for git merge, rebase and cherry-pick.
+    MergeDriver(merge_driver::Args),
     /// Scaffold a declarative migration file FROM-TO.toml, with every kind of op in comments.
     New(new::Args),
     /// Bring the SQLite (default) or PostgreSQL index of every manifest and batch up to date.
@@ -261,6 +264,7 @@ pub fn run(cli: Cli, ui: Ui) -> Result<(), CommandError> {
         Command::Validate(a) => validate::run(&ctx, a),
         Command::Hook(a) => hook::run(&ctx, a),
         Command::New(a) => new::run(&ctx, a),
+        Command::MergeDriver(a) => merge_driver::run(&ctx, a),
         Command::Index(a) => index::run(&ctx, a),
         Command::Runs(a) => runs::run(&ctx, a),
         Command::Serve(a) => serve::run(&ctx, a),

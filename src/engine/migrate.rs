@@ -271,7 +271,7 @@ fn run_step(
             message: e.0,
         })?;
     for c in step_changes {
-        let pointer = edit_pointer(&c.edit);
+        let pointer = c.edit.pointer();
         if pointer == "/schema_version"
             || pointer == format!("/{HISTORY_KEY}")
             || pointer.starts_with(&format!("/{HISTORY_KEY}/"))
@@ -323,14 +323,4 @@ fn run_step(
         });
     }
     Ok(after)
-}
-
-fn edit_pointer(e: &Edit) -> &str {
-    match e {
-        Edit::Add { pointer, .. }
-        | Edit::Set { pointer, .. }
-        | Edit::Remove { pointer }
-        | Edit::Rename { pointer, .. }
-        | Edit::Append { pointer, .. } => pointer,
-    }
 }

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod diff;
 pub mod history;
 pub mod identity;
+pub mod merge_driver;
 pub mod message;
 pub mod objects;
 pub mod pack;

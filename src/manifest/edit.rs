@@ -49,6 +49,19 @@ pub enum Edit {
     },
 }
 
+impl Edit {
+    /// The pointer the edit addresses.
+    pub fn pointer(&self) -> &str {
+        match self {
+            Edit::Add { pointer, .. }
+            | Edit::Set { pointer, .. }
+            | Edit::Remove { pointer }
+            | Edit::Rename { pointer, .. }
+            | Edit::Append { pointer, .. } => pointer,
+        }
+    }
+}
+
 /// Why an edit could not be applied; the document is left unchanged.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum EditError {

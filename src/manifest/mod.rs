@@ -20,7 +20,7 @@ pub mod style;
 pub mod value;
 
 #[cfg(test)]
-mod proptests;
+pub(crate) mod proptests;
 #[cfg(test)]
 mod tests;
 
@@ -99,7 +99,7 @@ impl Document {
             (self.src.get(..splice.start), self.src.get(splice.end..))
         else {
             return Err(EditError::Invalid {
-                pointer: edit_pointer(edit).to_string(),
+                pointer: edit.pointer().to_string(),
                 reason: "internal error: splice outside the document".to_string(),
             });
         };
@@ -108,19 +108,9 @@ impl Document {
         next.push_str(&splice.text);
         next.push_str(after);
         let parsed = parse::parse_bytes(next.as_bytes())
-            .map_err(|e| EditError::invalid(edit_pointer(edit), &e))?;
+            .map_err(|e| EditError::invalid(edit.pointer(), &e))?;
         self.src = parsed.src;
         self.root = parsed.root;
         Ok(())
-    }
-}
-
-fn edit_pointer(edit: &Edit) -> &str {
-    match edit {
-        Edit::Add { pointer, .. }
-        | Edit::Set { pointer, .. }
-        | Edit::Remove { pointer }
-        | Edit::Rename { pointer, .. }
-        | Edit::Append { pointer, .. } => pointer,
     }
 }

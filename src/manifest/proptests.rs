@@ -58,7 +58,7 @@ fn arb_ordinary_number() -> impl Strategy<Value = String> {
     ]
 }
 
-fn dedup(members: Vec<(String, Json)>) -> Vec<(String, Json)> {
+pub(crate) fn dedup(members: Vec<(String, Json)>) -> Vec<(String, Json)> {
     let mut seen = std::collections::HashSet::new();
     members
         .into_iter()
@@ -89,7 +89,7 @@ fn arb_object() -> impl Strategy<Value = Json> {
     prop::collection::vec((arb_string(), arb_json()), 0..6).prop_map(|m| Json::Object(dedup(m)))
 }
 
-fn arb_style() -> impl Strategy<Value = Style> {
+pub(crate) fn arb_style() -> impl Strategy<Value = Style> {
     let base = prop_oneof![
         Just(Style::pretty("  ")),
         Just(Style::pretty("    ")),
