@@ -2,7 +2,7 @@
 """`serve` under load: wrk on loopback against the release binary over a corpus's index.
 
 usage: python3 benches/serve_load.py --corpus DIR [--duration 60] [--threads 2] [--connections 16]
-                                     [--sample 10000] [--work DIR] [--no-apply]
+                                     [--sample 10000] [--work DIR] [--no-apply] [--apply-duration S]
                                      [--write docs/performance.md]
 
 DIR is a repository made by ../shared/bench/gen_corpus.py (or any repository of manifests). It
@@ -151,13 +151,13 @@ def ms(text):
     return v * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
-def wrk(addr, targets_file, a, work, check=False):
+def wrk(addr, targets_file, a, work, check=False, secs=None):
     env = dict(ENV, SERVE_LOAD_TARGETS=targets_file, SERVE_LOAD_CHECK="1" if check else "0",
                SERVE_LOAD_OUT=os.path.join(work, "seen.tsv"))
     lua = os.path.join(work, "random.lua")
     with open(lua, "w") as f:
         f.write(LUA)
-    cmd = ["wrk", "--latency", "-t", str(a.threads), "-c", str(a.connections), "-d", f"{a.duration}s",
+    cmd = ["wrk", "--latency", "-t", str(a.threads), "-c", str(a.connections), "-d", f"{secs or a.duration}s",
            "--timeout", "10s", "-s", lua, f"http://{addr}"]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if p.returncode != 0:
@@ -211,6 +211,9 @@ def main():
     ap.add_argument("--sample", type=int, default=10000, help="how many random runs requests choose from")
     ap.add_argument("--work", default=os.path.join(ROOT, "target", "bench", "serve-load"))
     ap.add_argument("--no-apply", action="store_true", help="skip the run during an apply")
+    ap.add_argument("--apply-duration", type=int, default=None,
+                    help="seconds of the run during an apply (default: --duration); the apply and "
+                         "its index update must land inside it")
     ap.add_argument("--keep", action="store_true", help="keep the clone under WORK")
     ap.add_argument("--bin", default=BIN, help="the artifact-migrate binary (default: the release build)")
     ap.add_argument("--write", default=None)
@@ -260,7 +263,8 @@ def main():
         apply_note = None
         if not a.no_apply:
             name = "stored manifest during an `apply`"
-            print(f"wrk {a.duration}s: {name}", file=sys.stderr)
+            apply_secs = a.apply_duration or a.duration
+            print(f"wrk {apply_secs}s: {name}", file=sys.stderr)
             box = {}
 
             def land():
@@ -272,7 +276,7 @@ def main():
 
             applier = threading.Thread(target=land)
             applier.start()
-            results[name] = wrk(addr, stored, a, work, check=True)
+            results[name] = wrk(addr, stored, a, work, check=True, secs=apply_secs)
             applier.join()
             after = box["head"]
             deadline = time.monotonic() + 120

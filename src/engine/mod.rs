@@ -29,6 +29,6 @@ pub use batch::{
 pub use error::EngineError;
 pub use history::{tool_name, BatchInfo, HistoryEntry};
 pub use migrate::{migrate_manifest, ManifestError, MigrateOptions, Migrated, Outcome};
-pub use preview::{preview, Preview, PreviewError};
+pub use preview::{preview, preview_bytes, Preview, PreviewError};
 pub use progress::{NoProgress, Progress};
 pub use survey::{survey, Survey};

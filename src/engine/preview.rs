@@ -81,12 +81,28 @@ pub fn preview(
     path: &RepoPath,
     target: Option<Version>,
 ) -> Result<Preview, PreviewError> {
-    let (stored, mode) =
-        repo.read_entry(commit, path.as_str())
-            .ok_or_else(|| PreviewError::NotFound {
-                commit,
-                path: path.clone(),
-            })?;
+    let entry = repo
+        .read_entry(commit, path.as_str())
+        .ok_or_else(|| PreviewError::NotFound {
+            commit,
+            path: path.clone(),
+        })?;
+    preview_bytes(repo, cfg, registry, commit, path, entry, target)
+}
+
+/// [`preview`] of an entry the caller has already read from `commit`'s tree at `path` (its
+/// bytes and file mode): what the server does with the blob id its index holds, which spares
+/// the walk down the commit's trees (not cached, `main.rs`) on every request.
+pub fn preview_bytes(
+    repo: &Repo,
+    cfg: &Config,
+    registry: &Registry,
+    commit: CommitId,
+    path: &RepoPath,
+    entry: (Vec<u8>, i32),
+    target: Option<Version>,
+) -> Result<Preview, PreviewError> {
+    let (stored, mode) = entry;
     let failed = |source| PreviewError::Manifest {
         path: path.clone(),
         source: Box::new(source),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::{ApiError, Shared, Snapshot};
-use crate::engine::preview;
+use crate::engine::preview_bytes;
 use crate::error::ErrorKind;
 use crate::git::diff::tree_changes;
 use crate::git::scan::is_manifest_path;
@@ -274,7 +274,7 @@ async fn openapi() -> Response {
 async fn versions(State(s): State<Arc<Shared>>) -> Result<Response, ApiError> {
     let v = answer(s, |snap| {
         let latest = snap.latest()?;
-        let c = snap.reader.versions(latest)?;
+        let c = snap.version_counts(latest)?;
         Ok(json!({
             "commit": c.commit,
             "latest": latest.to_string(),
@@ -414,17 +414,17 @@ async fn manifest(
             )));
         };
         let commit = snap.commit.to_string();
+        let oid = git2::Oid::from_str(&run.blob_id).map_err(|_| {
+            ApiError::new(
+                ErrorKind::Environment,
+                format!("{}: the index holds no blob id for it; rebuild it with `artifact-migrate index --rebuild`", run.path),
+            )
+        })?;
+        let bytes = snap
+            .repo
+            .blob(oid, &run.path)
+            .map_err(|e| ApiError::new(e.kind(), e.to_string()))?;
         let Some(target) = target else {
-            let oid = git2::Oid::from_str(&run.blob_id).map_err(|_| {
-                ApiError::new(
-                    ErrorKind::Environment,
-                    format!("{}: the index holds no blob id for it; rebuild it with `artifact-migrate index --rebuild`", run.path),
-                )
-            })?;
-            let bytes = snap
-                .repo
-                .blob(oid, &run.path)
-                .map_err(|e| ApiError::new(e.kind(), e.to_string()))?;
             return Ok(Served {
                 commit,
                 bytes,
@@ -434,12 +434,15 @@ async fn manifest(
             });
         };
         let registry = snap.registry()?;
-        let p = preview(
+        // The blob the index names, read as above (the index holds runs of regular files
+        // only: a symlink is an invalid manifest there).
+        let p = preview_bytes(
             snap.repo,
             snap.cfg(),
             &registry,
             snap.commit,
             &RepoPath::new(run.path.clone()),
+            (bytes, 0o100644),
             target,
         )
         .map_err(|e| ApiError::new(e.kind(), e.to_string()))?;

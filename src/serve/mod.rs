@@ -32,8 +32,8 @@ use crate::engine::NoProgress;
 use crate::error::ErrorKind;
 use crate::git::Repo;
 use crate::ids::CommitId;
-use crate::index::{follow, DbLocation, Index, IndexError, Reader, UpdateOptions};
-use crate::schema::Registry;
+use crate::index::{follow, DbLocation, Index, IndexError, Reader, UpdateOptions, VersionCounts};
+use crate::schema::{Registry, Version};
 
 /// How a server runs.
 #[derive(Debug, Clone)]
@@ -120,6 +120,10 @@ pub(crate) struct Shared {
     /// The version distribution of every commit the timeline was asked about (a commit's
     /// never changes).
     history: Mutex<History>,
+    /// The indexed commit's counts by version, as `/schemas/versions` last read them: the
+    /// same for every request until the index moves (a count over every run, otherwise read
+    /// again on each request: 224 requests/s at 100k, docs/performance.md).
+    counts: Mutex<Option<(CommitId, Version, VersionCounts)>>,
 }
 
 /// What one request reads: the snapshot of the index, the repository, the indexed commit.
@@ -140,6 +144,25 @@ impl Snapshot<'_, '_> {
         &self.shared.opts.cfg
     }
 
+    /// The index's counts by version at the snapshot's commit, `pending` below `latest`
+    /// (read once per commit: the index at one commit always holds the same runs).
+    pub fn version_counts(&mut self, latest: Version) -> Result<VersionCounts, ApiError> {
+        let commit = self.commit;
+        let cached = self.shared.counts.lock().ok().and_then(|c| {
+            c.as_ref()
+                .filter(|(c, l, _)| *c == commit && *l == latest)
+                .map(|(_, _, v)| v.clone())
+        });
+        if let Some(c) = cached {
+            return Ok(c);
+        }
+        let c = self.reader.versions(latest)?;
+        if let Ok(mut cache) = self.shared.counts.lock() {
+            *cache = Some((commit, latest, c.clone()));
+        }
+        Ok(c)
+    }
+
     /// The latest version of the snapshot's registry (what `pending` counts below).
     pub fn latest(&self) -> Result<crate::schema::Version, ApiError> {
         self.registry()?
@@ -157,6 +180,7 @@ impl Shared {
             registries: Mutex::new(Vec::new()),
             permits,
             history: Mutex::new(History::new()),
+            counts: Mutex::new(None),
         }
     }
 

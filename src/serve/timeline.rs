@@ -65,7 +65,7 @@ pub(super) async fn timeline(
             .lock()
             .map_err(|_| ApiError::new(ErrorKind::Internal, "the timeline cache is poisoned; restart the server"))?;
         if history.get(snap.commit).is_none() {
-            let c = snap.reader.versions(latest)?;
+            let c = snap.version_counts(latest)?;
             let unversioned = snap.reader.unversioned()?;
             let d = Distribution::indexed(
                 snap.repo,
