@@ -15,6 +15,7 @@ mod common_audit;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 
+use common::TestRepo;
 use common_audit::*;
 
 fn signal_number(name: &str) -> i32 {
@@ -169,4 +170,54 @@ fn a_recovery_stopped_by_sigterm_is_finished_by_the_next_command() {
         "{next}"
     );
     s.assert_like_reference();
+}
+
+/// `merge-driver run` (what git calls during a merge) stopped by SIGINT or SIGTERM while it
+/// writes the merged file: `%A` keeps its bytes, no temporary file is left beside it, the
+/// process ends by the signal (git then treats the file as conflicted), and the same call
+/// merges once nothing interrupts it.
+#[test]
+fn merge_driver_stopped_before_its_rename_leaves_ours_whole() {
+    for signal in ["INT", "TERM"] {
+        let repo = TestRepo::new();
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let file = |n: &str| dir.path().join(n);
+        let ours = r#"{"a": 2, "b": 1}"#;
+        for (name, bytes) in [
+            ("o", r#"{"a": 1, "b": 1}"#),
+            ("a", ours),
+            ("b", r#"{"a": 1, "b": 2}"#),
+        ] {
+            std::fs::write(file(name), bytes).expect("write a side");
+        }
+        let sides: Vec<String> = ["o", "a", "b"]
+            .iter()
+            .map(|n| file(n).display().to_string())
+            .collect();
+        let args = ["merge-driver", "run", &sides[0], &sides[1], &sides[2]];
+        let point = "merge-before-rename";
+        let mut child = spawn(&repo, &[("ARTIFACT_MIGRATE_FAULT", point)], &args);
+        child.expect_line(&format!("fault-point: {point}"));
+        child.send(signal);
+        let (run, status) = child.finish_status();
+        assert_eq!(status.signal(), Some(signal_number(signal)), "{run}");
+        assert!(!run.stderr.contains("panicked"), "{run}");
+        assert!(
+            run.stderr.contains(&format!("interrupted by SIG{signal}"))
+                && run.stderr.contains("was left as it was"),
+            "{run}"
+        );
+        assert_eq!(std::fs::read_to_string(file("a")).expect("%A"), ours);
+        let left: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("list the directory")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left.len(), 3, "a temporary file was left: {left:?}");
+        repo.cli(args).expect_code(0);
+        assert_eq!(
+            std::fs::read_to_string(file("a")).expect("%A"),
+            r#"{"a": 2, "b": 2}"#
+        );
+    }
 }

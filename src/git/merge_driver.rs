@@ -135,6 +135,9 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), GitError> {
     let perms = fs::metadata(path)
         .map_err(GitError::io(path))?
         .permissions();
+    // A SIGINT or SIGTERM from here to the rename waits for the safe point below, so the
+    // temporary file never outlives the process (docs/reliability.md, "Signals").
+    let _guard = crate::interrupt::guard();
     let mut tmp = tempfile::Builder::new()
         .prefix(".artifact-migrate-merge-")
         .tempfile_in(dir)
@@ -144,6 +147,11 @@ pub fn replace(path: &Path, bytes: &[u8]) -> Result<(), GitError> {
         .and_then(|()| tmp.as_file().set_permissions(perms))
         .map_err(GitError::write(path))?;
     // Dropping the temporary file on an error above (or a failed rename) removes it.
+    crate::fault::point("merge-before-rename");
+    crate::interrupt::check().map_err(|by| GitError::Interrupted {
+        by,
+        state: format!("{} was left as it was", path.display()),
+    })?;
     tmp.persist(path)
         .map_err(|e| GitError::write(path)(e.error))?;
     Ok(())
