@@ -566,9 +566,7 @@ async fn migration(
                 )))
             }
         };
-        let id = git2::Oid::from_str(&batch.commit)
-            .map(crate::ids::CommitId)
-            .map_err(|_| ApiError::new(ErrorKind::Internal, "the index holds a bad commit id"))?;
+        let id = super::parse_commit(&batch.commit)?;
         let parent = snap
             .repo
             .raw()

@@ -284,7 +284,8 @@ fn ahead_of(repo: &Repo, indexed: &str) -> bool {
     git2::Oid::from_str(indexed).is_ok_and(|id| repo.raw().find_commit(id).is_err())
 }
 
-fn parse_commit(s: &str) -> Result<CommitId, IndexError> {
+/// A commit id as the index holds it (its state, a batch row).
+pub(super) fn parse_commit(s: &str) -> Result<CommitId, IndexError> {
     git2::Oid::from_str(s)
         .map(CommitId)
         .map_err(|_| IndexError::Inconsistent {

@@ -13,10 +13,9 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::api::{after_batch, answer, batch_page, json_ok, Page};
-use super::{ApiError, Shared};
+use super::{parse_commit, ApiError, Shared};
 use crate::engine::timeline::Distribution;
 use crate::error::ErrorKind;
-use crate::ids::CommitId;
 
 /// One bar of the timeline: a batch and the distribution at its commit.
 #[derive(Debug, Serialize)]
@@ -51,19 +50,14 @@ pub(super) async fn timeline(
         let end = (start + limit).min(all.len());
         let commits = all[..end]
             .iter()
-            .map(|b| {
-                git2::Oid::from_str(&b.commit).map(CommitId).map_err(|_| {
-                    ApiError::new(
-                        ErrorKind::Internal,
-                        format!("the index holds a bad commit id {:?}; rebuild it with `artifact-migrate index --rebuild`", b.commit),
-                    )
-                })
-            })
+            .map(|b| parse_commit(&b.commit).map_err(ApiError::from))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut history = shared
-            .history
-            .lock()
-            .map_err(|_| ApiError::new(ErrorKind::Internal, "the timeline cache is poisoned; restart the server"))?;
+        let mut history = shared.history.lock().map_err(|_| {
+            ApiError::new(
+                ErrorKind::Internal,
+                "the timeline cache is poisoned; restart the server",
+            )
+        })?;
         if history.get(snap.commit).is_none() {
             let c = snap.version_counts(latest)?;
             let unversioned = snap.reader.unversioned()?;
