@@ -14,7 +14,7 @@ use git2::{ObjectType, Oid, Signature, Tree};
 
 use crate::git::diff::tree_changes;
 
-use crate::git::pack::{configured_level, PackWriter};
+use crate::git::pack::{configured_level, PackQueue, PackWriter};
 use crate::git::sign::{add_signature_header, Signer};
 use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
@@ -76,10 +76,12 @@ pub fn build_commit(
         .iter()
         .map(|u| (u.path.as_str().as_bytes(), u))
         .collect();
-    let tree = match rebuild(repo, &mut pack, Some(&base_tree), &updates, "")? {
+    let mut queue = PackQueue::new(&mut pack);
+    let tree = match rebuild(repo, &mut queue, Some(&base_tree), &updates, "")? {
         Some(t) => t,
-        None => pack.add_object(ObjectType::Tree, &[])?,
+        None => queue.add_object(ObjectType::Tree, Vec::new())?,
     };
+    queue.flush()?;
     let mut data = commit_object(tree, req.base.0, req.author, req.committer, req.message);
     if let Some(signer) = req.signer {
         // Before the pack is finished: a signing failure drops it, leaving nothing behind.
@@ -109,7 +111,7 @@ fn tree_order(a: &(Vec<u8>, i32, Oid), b: &(Vec<u8>, i32, Oid)) -> std::cmp::Ord
 /// not exist yet) with the updates below it; `None` when it ends up empty.
 fn rebuild(
     repo: &Repo,
-    pack: &mut PackWriter,
+    pack: &mut PackQueue<'_>,
     tree: Option<&Tree<'_>>,
     updates: &[(&[u8], &FileUpdate)],
     dir: &str,
@@ -197,7 +199,7 @@ fn rebuild(
         data.push(0);
         data.extend_from_slice(id.as_bytes());
     }
-    pack.add_object(ObjectType::Tree, &data).map(Some)
+    pack.add_object(ObjectType::Tree, data).map(Some)
 }
 
 fn signature_line(kind: &str, s: &Signature<'_>) -> Vec<u8> {

@@ -122,15 +122,72 @@ pub fn compress_at(
     data: &[u8],
     level: Compression,
 ) -> Result<Compressed, GitError> {
+    compress_known(kind, data, object_id(kind, data), level)
+}
+
+/// [`compress_at`] of an object whose id the caller has computed ([`object_id`]).
+fn compress_known(
+    kind: ObjectType,
+    data: &[u8],
+    id: Oid,
+    level: Compression,
+) -> Result<Compressed, GitError> {
     let mut entry = entry_header(kind, data.len());
     deflate_into(&mut entry, data, level).map_err(|e| GitError::Io {
         path: "pack entry".into(),
         source: e,
     })?;
-    Ok(Compressed {
-        id: object_id(kind, data),
-        entry,
-    })
+    Ok(Compressed { id, entry })
+}
+
+/// Objects for a pack whose ids are needed at once (a tree's id goes into its parent) but
+/// whose compression can wait: [`PackQueue::add_object`] hashes on the caller's thread and
+/// queues; every [`PackQueue::ROUND`] objects, and at [`PackQueue::flush`], the queue is
+/// compressed in parallel and appended in the order it was queued, so the pack's bytes are
+/// what [`PackWriter::add_object`] one at a time would have written. Writing a batch's trees
+/// was one thread compressing ~100k small objects one after the other.
+pub struct PackQueue<'p> {
+    pack: &'p mut PackWriter,
+    queued: Vec<(ObjectType, Vec<u8>, Oid)>,
+}
+
+impl<'p> PackQueue<'p> {
+    /// Objects per parallel round: enough to keep every thread busy, few enough that the
+    /// queue's memory stays small.
+    pub const ROUND: usize = 4096;
+
+    pub fn new(pack: &'p mut PackWriter) -> PackQueue<'p> {
+        PackQueue {
+            pack,
+            queued: Vec::new(),
+        }
+    }
+
+    /// Queues one object; returns its id.
+    pub fn add_object(&mut self, kind: ObjectType, data: Vec<u8>) -> Result<Oid, GitError> {
+        let id = object_id(kind, &data);
+        self.queued.push((kind, data, id));
+        if self.queued.len() >= Self::ROUND {
+            self.flush()?;
+        }
+        Ok(id)
+    }
+
+    /// Compresses and appends everything queued.
+    pub fn flush(&mut self) -> Result<(), GitError> {
+        use rayon::prelude::*;
+        let level = self.pack.level;
+        let compressed: Vec<Result<Compressed, GitError>> = self
+            .queued
+            .par_iter()
+            .map(|(kind, data, id)| compress_known(*kind, data, *id, level))
+            .collect();
+        self.queued.clear();
+        for c in compressed {
+            self.pack.add(&c?)?;
+        }
+        Ok(())
+    }
 }
 
 /// A pack being written to a temporary file in `objects/pack`.
