@@ -107,8 +107,8 @@ impl Document {
         next.push_str(before);
         next.push_str(&splice.text);
         next.push_str(after);
-        let parsed = parse::parse_bytes(next.as_bytes())
-            .map_err(|e| EditError::invalid(edit.pointer(), &e))?;
+        let parsed =
+            parse::parse_string(next).map_err(|e| EditError::invalid(edit.pointer(), &e))?;
         self.src = parsed.src;
         self.root = parsed.root;
         Ok(())

@@ -243,6 +243,30 @@ pub(crate) fn parse_bytes(bytes: &[u8]) -> Result<Parsed, ParseError> {
             ));
         }
     };
+    let (root, escapes) = parse_str(src)?;
+    Ok(Parsed {
+        src: src.to_string(),
+        root,
+        escapes,
+    })
+}
+
+/// [`parse_bytes`] of text that is already a `String` (an edited document): no UTF-8 check to
+/// repeat and no copy of the text.
+pub(crate) fn parse_string(src: String) -> Result<Parsed, ParseError> {
+    if src.starts_with('\u{feff}') {
+        return Err(ParseError::at(
+            ParseErrorKind::ByteOrderMark,
+            src.as_bytes(),
+            0,
+        ));
+    }
+    let (root, escapes) = parse_str(&src)?;
+    Ok(Parsed { src, root, escapes })
+}
+
+fn parse_str(src: &str) -> Result<(Node, EscapeStats), ParseError> {
+    let bytes = src.as_bytes();
     let mut p = Parser {
         src,
         bytes,
@@ -261,11 +285,7 @@ pub(crate) fn parse_bytes(bytes: &[u8]) -> Result<Parsed, ParseError> {
         }
         return Err(p.err(ParseErrorKind::TrailingData, p.pos));
     }
-    Ok(Parsed {
-        src: src.to_string(),
-        root,
-        escapes: p.escapes,
-    })
+    Ok((root, p.escapes))
 }
 
 struct Parser<'a> {
@@ -444,6 +464,12 @@ impl Parser<'_> {
         let mut out = String::new();
         let mut run = self.pos;
         loop {
+            // Skip the plain bytes in one tight scan; stop at a quote, backslash or control.
+            let rest = self.bytes.get(self.pos..).unwrap_or_default();
+            self.pos += rest
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
+                .unwrap_or(rest.len());
             let Some(b) = self.peek() else {
                 return Err(self.err(
                     ParseErrorKind::UnexpectedEnd {
