@@ -79,8 +79,36 @@ thread_local! {
     static DEFLATE: RefCell<Option<(u32, Compress)>> = const { RefCell::new(None) };
 }
 
-/// Appends the zlib stream of `data` to `out`, with this thread's reused compressor.
+/// Objects shorter than this are written as one stored (uncompressed) deflate block: deflate
+/// cannot make them smaller (a run directory's tree is ~74 bytes, two thirds of it object
+/// ids, which are random bytes), and resetting a compressor clears a 128 KiB hash table, which
+/// cost more than the rest of writing such an object.
+pub const STORED_BELOW: usize = 128;
+
+/// The zlib stream of `data` as one stored block: header, length and its complement, the
+/// bytes, Adler-32 (RFC 1950, RFC 1951 §3.2.4). `data` must be shorter than 64 KiB.
+fn stored_into(out: &mut Vec<u8>, data: &[u8]) {
+    // CMF 0x78 (deflate, 32 KiB window), FLG 0x01 (fastest; 0x7801 is a multiple of 31).
+    out.extend_from_slice(&[0x78, 0x01, 0x01]);
+    let len = data.len() as u16;
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    out.extend_from_slice(data);
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in data {
+        a = (a + u32::from(byte)) % 65521;
+        b = (b + a) % 65521;
+    }
+    out.extend_from_slice(&((b << 16) | a).to_be_bytes());
+}
+
+/// Appends the zlib stream of `data` to `out`, with this thread's reused compressor (stored,
+/// for objects under [`STORED_BELOW`] bytes or at level 0).
 fn deflate_into(out: &mut Vec<u8>, data: &[u8], level: Compression) -> std::io::Result<()> {
+    if data.len() < STORED_BELOW || (level.level() == 0 && data.len() < 0x10000) {
+        stored_into(out, data);
+        return Ok(());
+    }
     DEFLATE.with(|cell| {
         let mut slot = cell.borrow_mut();
         let z = match &mut *slot {
@@ -497,6 +525,10 @@ mod tests {
             (b"", DEFAULT_LEVEL),
             (&noise[..5000], Compression::best()),
             (b"again", DEFAULT_LEVEL),
+            (&noise[..STORED_BELOW - 1], DEFAULT_LEVEL),
+            (&noise[..STORED_BELOW], DEFAULT_LEVEL),
+            (&noise[..3000], Compression::none()),
+            (&noise[..70_000], Compression::none()),
         ];
         for (data, level) in objects {
             let c = compress_at(ObjectType::Blob, data, level).unwrap();
@@ -507,6 +539,25 @@ mod tests {
                 .unwrap();
             assert_eq!(back, data);
             assert_eq!(c.id, Oid::hash_object(ObjectType::Blob, data).unwrap());
+        }
+    }
+
+    #[test]
+    fn small_objects_are_stored_as_zlib_writes_them() {
+        // A stored stream is what zlib itself writes at level 0: same block, same checksum.
+        for data in [
+            &b""[..],
+            b"x",
+            b"100644 manifest.json\0twenty-byte-object-id",
+        ] {
+            let mut ours = Vec::new();
+            stored_into(&mut ours, data);
+            let mut z = Compress::new(Compression::none(), true);
+            let mut theirs = Vec::with_capacity(data.len() + 64);
+            let _ = z
+                .compress_vec(data, &mut theirs, FlushCompress::Finish)
+                .unwrap();
+            assert_eq!(ours[2..], theirs[2..], "{data:?}");
         }
     }
 
