@@ -78,7 +78,9 @@ impl HistoryEntry {
 /// `checksum_after` (§5): the SHA-256 of the canonical form of a document without its
 /// `migration_history`.
 pub fn checksum_after(doc: &Json) -> String {
-    let mut v = doc.clone();
-    v.remove(crate::engine::invariants::HISTORY_KEY);
-    crate::manifest::sha256_prefixed(crate::manifest::canonical_json(&v).as_bytes())
+    let canonical = crate::manifest::canonical::canonical_json_without(
+        doc,
+        crate::engine::invariants::HISTORY_KEY,
+    );
+    crate::manifest::sha256_prefixed(canonical.as_bytes())
 }

@@ -14,11 +14,20 @@ use crate::manifest::value::Json;
 /// are kept here as the source wrote them.
 pub fn canonical_json(value: &Json) -> String {
     let mut out = String::new();
-    write_canonical(&mut out, value);
+    write_canonical(&mut out, value, None);
     out
 }
 
-fn write_canonical(out: &mut String, value: &Json) {
+/// [`canonical_json`] of an object without its member `skip` (the form a checksum of a
+/// manifest without its history takes), without copying the object first.
+pub fn canonical_json_without(value: &Json, skip: &str) -> String {
+    let mut out = String::new();
+    write_canonical(&mut out, value, Some(skip));
+    out
+}
+
+/// Writes `value`; `skip` names a member of this (root) object to leave out.
+fn write_canonical(out: &mut String, value: &Json, skip: Option<&str>) {
     match value {
         Json::Null => out.push_str("null"),
         Json::Bool(true) => out.push_str("true"),
@@ -31,13 +40,16 @@ fn write_canonical(out: &mut String, value: &Json) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_canonical(out, item);
+                write_canonical(out, item, None);
             }
             out.push(']');
         }
         Json::Object(members) => {
             // Byte order of UTF-8 is code point order, which is how Python sorts str keys.
-            let mut sorted: Vec<&(String, Json)> = members.iter().collect();
+            let mut sorted: Vec<&(String, Json)> = members
+                .iter()
+                .filter(|(k, _)| Some(k.as_str()) != skip)
+                .collect();
             sorted.sort_by(|a, b| a.0.cmp(&b.0));
             out.push('{');
             for (i, (key, v)) in sorted.into_iter().enumerate() {
@@ -46,7 +58,7 @@ fn write_canonical(out: &mut String, value: &Json) {
                 }
                 write_string(out, key, false, false);
                 out.push(':');
-                write_canonical(out, v);
+                write_canonical(out, v, None);
             }
             out.push('}');
         }
@@ -58,8 +70,10 @@ pub fn sha256_prefixed(bytes: &[u8]) -> String {
     let digest = Sha256::digest(bytes);
     let mut out = String::with_capacity(7 + 64);
     out.push_str("sha256:");
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     for b in digest.iter() {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
 }
