@@ -90,7 +90,8 @@ pub fn tree_changes(
     Ok(out)
 }
 
-const MODE_TREE: i32 = 0o040000;
+use crate::git::objects::{git_tree_order, MODE_TREE};
+
 /// The type bits of a git mode (regular file, link, tree, gitlink).
 const MODE_TYPE: i32 = 0o170000;
 
@@ -114,15 +115,6 @@ impl<'a> Side<'a> {
     fn is_tree(&self) -> bool {
         self.mode == MODE_TREE
     }
-}
-
-/// Git's tree order: names compared bytewise, a tree's name as if it ended in `/`.
-fn git_order(a: &Side<'_>, b: &Side<'_>) -> std::cmp::Ordering {
-    let (ka, kb) = (
-        a.name.iter().copied().chain(a.is_tree().then_some(b'/')),
-        b.name.iter().copied().chain(b.is_tree().then_some(b'/')),
-    );
-    ka.cmp(kb)
 }
 
 struct Walk<'r, 'o> {
@@ -153,7 +145,7 @@ impl<'r> Walk<'r, '_> {
             let (oe, ne) = (old.and_then(|t| t.get(i)), new.and_then(|t| t.get(j)));
             let (o, n) = (oe.as_ref().map(Side::of), ne.as_ref().map(Side::of));
             let order = match (&o, &n) {
-                (Some(a), Some(b)) => git_order(a, b),
+                (Some(a), Some(b)) => git_tree_order((a.name, a.mode), (b.name, b.mode)),
                 (Some(_), None) => std::cmp::Ordering::Less,
                 (None, Some(_)) => std::cmp::Ordering::Greater,
                 // Both past their end: only a tree shorter than its count stops here.

@@ -98,13 +98,19 @@ pub fn build_commit(
     Ok(CommitId(commit))
 }
 
-/// Git's order of tree entries: by name, a directory compared as if its name ended in `/`.
+/// Git's order of tree entries: by name, a directory (`mode` [`MODE_TREE`]) compared as if its
+/// name ended in `/`.
+pub(crate) fn git_tree_order(
+    (a, a_mode): (&[u8], i32),
+    (b, b_mode): (&[u8], i32),
+) -> std::cmp::Ordering {
+    let dir = |mode: i32| (mode == MODE_TREE).then_some(b'/');
+    let ka = a.iter().copied().chain(dir(a_mode));
+    ka.cmp(b.iter().copied().chain(dir(b_mode)))
+}
+
 fn tree_order(a: &(Vec<u8>, i32, Oid), b: &(Vec<u8>, i32, Oid)) -> std::cmp::Ordering {
-    let key = |(name, mode, _): &(Vec<u8>, i32, Oid)| {
-        let dir = (*mode == MODE_TREE).then_some(b'/');
-        name.iter().copied().chain(dir).collect::<Vec<u8>>()
-    };
-    key(a).cmp(&key(b))
+    git_tree_order((&a.0, a.1), (&b.0, b.1))
 }
 
 /// The new version of `tree` (at `dir`, `""` for the root; `None`: a directory that does
