@@ -86,7 +86,8 @@ thread_local! {
 pub const STORED_BELOW: usize = 128;
 
 /// The zlib stream of `data` as one stored block: header, length and its complement, the
-/// bytes, Adler-32 (RFC 1950, RFC 1951 §3.2.4). `data` must be shorter than 64 KiB.
+/// bytes, Adler-32 (RFC 1950, RFC 1951 §3.2.4). `data` must be shorter than 64 KiB (it is
+/// shorter than [`STORED_BELOW`]).
 fn stored_into(out: &mut Vec<u8>, data: &[u8]) {
     // CMF 0x78 (deflate, 32 KiB window), FLG 0x01 (fastest; 0x7801 is a multiple of 31).
     out.extend_from_slice(&[0x78, 0x01, 0x01]);
@@ -103,9 +104,9 @@ fn stored_into(out: &mut Vec<u8>, data: &[u8]) {
 }
 
 /// Appends the zlib stream of `data` to `out`, with this thread's reused compressor (stored,
-/// for objects under [`STORED_BELOW`] bytes or at level 0).
+/// for objects under [`STORED_BELOW`] bytes).
 fn deflate_into(out: &mut Vec<u8>, data: &[u8], level: Compression) -> std::io::Result<()> {
-    if data.len() < STORED_BELOW || (level.level() == 0 && data.len() < 0x10000) {
+    if data.len() < STORED_BELOW {
         stored_into(out, data);
         return Ok(());
     }
