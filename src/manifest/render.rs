@@ -94,30 +94,36 @@ pub(crate) fn write_string(out: &mut String, s: &str, ascii: bool, upper_hex: bo
         let Some(c) = s.get(i..).and_then(|rest| rest.chars().next()) else {
             break;
         };
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    if upper_hex {
-                        out.push_str(&format!("\\u{unit:04X}"));
-                    } else {
-                        out.push_str(&format!("\\u{unit:04x}"));
-                    }
-                }
-            }
-        }
+        write_escape(out, c, upper_hex);
         i += c.len_utf8();
         run = i;
     }
     out.push_str(s.get(run..).unwrap_or_default());
     out.push('"');
+}
+
+/// The escape of one character that [`write_string`] does not copy as it is: the short
+/// escapes JSON has, else `\uXXXX` (two of them for a character beyond the BMP).
+fn write_escape(out: &mut String, c: char, upper_hex: bool) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        '\t' => out.push_str("\\t"),
+        '\u{8}' => out.push_str("\\b"),
+        '\u{c}' => out.push_str("\\f"),
+        c => {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                if upper_hex {
+                    out.push_str(&format!("\\u{unit:04X}"));
+                } else {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -185,32 +191,19 @@ mod tests {
 
 #[cfg(test)]
 mod string_proptests {
-    use super::write_string;
+    use super::{write_escape, write_string};
     use proptest::prelude::*;
 
-    /// The character-at-a-time writer `write_string` replaced: the referee.
+    /// The character-at-a-time writer `write_string` replaced (same escapes): the referee for
+    /// where runs start and end.
     fn one_char_at_a_time(s: &str, ascii: bool, upper_hex: bool) -> String {
         let mut out = String::from("\"");
         for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                c if (c as u32) < 0x20 || (ascii && (c as u32) >= 0x7F) => {
-                    let mut units = [0u16; 2];
-                    for unit in c.encode_utf16(&mut units) {
-                        if upper_hex {
-                            out.push_str(&format!("\\u{unit:04X}"));
-                        } else {
-                            out.push_str(&format!("\\u{unit:04x}"));
-                        }
-                    }
-                }
-                c => out.push(c),
+            let plain = !matches!(c, '"' | '\\') && c >= ' ' && !(ascii && c >= '\u{7f}');
+            if plain {
+                out.push(c);
+            } else {
+                write_escape(&mut out, c, upper_hex);
             }
         }
         out.push('"');
