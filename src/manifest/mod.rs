@@ -33,6 +33,12 @@ pub use value::{escape_pointer_token, pointer_tokens, Json};
 
 use parse::Node;
 
+/// The value of a JSON document, read as strictly as [`Document::parse`] reads it, for a caller
+/// that will not edit it: no spans, style or copy of the text are kept.
+pub fn parse_value(bytes: &[u8]) -> Result<Json, ParseError> {
+    parse::parse_value(bytes)
+}
+
 /// A parsed JSON document that keeps its exact source bytes and the spans of every token.
 #[derive(Clone)]
 pub struct Document {
@@ -88,8 +94,8 @@ impl Document {
         &self.style
     }
 
-    /// Applies one edit by splicing the bytes and re-parsing them. On error the document is left
-    /// unchanged.
+    /// Applies one edit by splicing the bytes and re-parsing what the splice touched. On error
+    /// the document is left unchanged.
     ///
     /// The style stays the one detected from the original bytes, so a series of edits keeps
     /// writing in the file's style even when an edit opens up the only multi-line container.
@@ -107,10 +113,25 @@ impl Document {
         next.push_str(before);
         next.push_str(&splice.text);
         next.push_str(after);
-        let parsed =
-            parse::parse_string(next).map_err(|e| EditError::invalid(edit.pointer(), &e))?;
-        self.src = parsed.src;
-        self.root = parsed.root;
-        Ok(())
+        let changed = parse::Changed {
+            start: splice.start,
+            old_end: splice.end,
+            new_end: splice.start + splice.text.len(),
+        };
+        // The untouched subtrees move into the new tree; should the new text not parse, the
+        // old tree is read again from the old text, which parsed before.
+        let old = std::mem::replace(&mut self.root, Node::placeholder());
+        match parse::reparse(&next, old, changed) {
+            Ok(root) => {
+                self.src = next;
+                self.root = root;
+                Ok(())
+            }
+            Err(e) => {
+                self.root = parse::parse_text(&self.src)
+                    .map_err(|e| EditError::invalid(edit.pointer(), &e))?;
+                Err(EditError::invalid(edit.pointer(), &e))
+            }
+        }
     }
 }

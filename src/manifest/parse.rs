@@ -162,6 +162,15 @@ pub(crate) struct Member {
 }
 
 impl Node {
+    /// A node that stands in while a tree is taken apart ([`reparse`]).
+    pub fn placeholder() -> Node {
+        Node {
+            start: 0,
+            end: 0,
+            kind: NodeKind::Null,
+        }
+    }
+
     /// The owned semantic value of this node.
     pub fn to_json(&self, src: &str) -> Json {
         match &self.kind {
@@ -176,6 +185,27 @@ impl Node {
                 members
                     .iter()
                     .map(|m| (m.key.clone(), m.value.to_json(src)))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// [`Node::to_json`] that consumes the node, moving its strings instead of copying them.
+    pub fn into_json(self, src: &str) -> Json {
+        match self.kind {
+            NodeKind::Null => Json::Null,
+            NodeKind::Bool(b) => Json::Bool(b),
+            NodeKind::Number => {
+                Json::Number(src.get(self.start..self.end).unwrap_or("").to_string())
+            }
+            NodeKind::String(s) => Json::String(s),
+            NodeKind::Array(items) => {
+                Json::Array(items.into_iter().map(|n| n.into_json(src)).collect())
+            }
+            NodeKind::Object(members) => Json::Object(
+                members
+                    .into_iter()
+                    .map(|m| (m.key, m.value.into_json(src)))
                     .collect(),
             ),
         }
@@ -229,20 +259,7 @@ pub(crate) struct Parsed {
 
 /// Parses `bytes` strictly into a span tree.
 pub(crate) fn parse_bytes(bytes: &[u8]) -> Result<Parsed, ParseError> {
-    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        return Err(ParseError::at(ParseErrorKind::ByteOrderMark, bytes, 0));
-    }
-    let src = match std::str::from_utf8(bytes) {
-        Ok(s) => s,
-        Err(e) => {
-            let offset = e.valid_up_to();
-            return Err(ParseError::at(
-                ParseErrorKind::InvalidUtf8 { offset },
-                bytes,
-                offset,
-            ));
-        }
-    };
+    let src = checked_text(bytes)?;
     let (root, escapes) = parse_str(src)?;
     Ok(Parsed {
         src: src.to_string(),
@@ -251,9 +268,27 @@ pub(crate) fn parse_bytes(bytes: &[u8]) -> Result<Parsed, ParseError> {
     })
 }
 
-/// [`parse_bytes`] of text that is already a `String` (an edited document): no UTF-8 check to
-/// repeat and no copy of the text.
-pub(crate) fn parse_string(src: String) -> Result<Parsed, ParseError> {
+/// Parses `bytes` as strictly as [`parse_bytes`], for the value alone: the decoded strings move
+/// into it, and neither the text nor the spans are kept.
+pub(crate) fn parse_value(bytes: &[u8]) -> Result<Json, ParseError> {
+    let src = checked_text(bytes)?;
+    let (root, _) = parse_str(src)?;
+    Ok(root.into_json(src))
+}
+
+/// `bytes` as text: no byte order mark, valid UTF-8.
+fn checked_text(bytes: &[u8]) -> Result<&str, ParseError> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(ParseError::at(ParseErrorKind::ByteOrderMark, bytes, 0));
+    }
+    std::str::from_utf8(bytes).map_err(|e| {
+        let offset = e.valid_up_to();
+        ParseError::at(ParseErrorKind::InvalidUtf8 { offset }, bytes, offset)
+    })
+}
+
+/// The span tree of text that is already a `str` (an edited document): no UTF-8 check to repeat.
+pub(crate) fn parse_text(src: &str) -> Result<Node, ParseError> {
     if src.starts_with('\u{feff}') {
         return Err(ParseError::at(
             ParseErrorKind::ByteOrderMark,
@@ -261,31 +296,156 @@ pub(crate) fn parse_string(src: String) -> Result<Parsed, ParseError> {
             0,
         ));
     }
-    let (root, escapes) = parse_str(&src)?;
-    Ok(Parsed { src, root, escapes })
+    parse_str(src).map(|(root, _)| root)
+}
+
+/// Where one splice changed a document: old bytes `start..old_end` became `start..new_end`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Changed {
+    pub start: usize,
+    pub old_end: usize,
+    pub new_end: usize,
+}
+
+/// [`parse_text`] of an edited document, given the span tree of the document before the
+/// splice: every old subtree wholly outside the changed bytes is moved into the new tree (its
+/// spans shifted) instead of being parsed again.
+///
+/// The result is the tree a full parse gives. A value's parse reads only its own bytes and the one
+/// byte after it, so a subtree that ends before `changed.start`, or starts at or after
+/// `changed.old_end`, parses the same from the same bytes. Only the nesting depth around it could
+/// differ, and only in a document that then fails to parse: the bytes after the splice close the
+/// same number of containers as before. On any failure the text is parsed again in full, so the
+/// error is the full parse's too.
+pub(crate) fn reparse(src: &str, old: Node, changed: Changed) -> Result<Node, ParseError> {
+    let mut reuse = Vec::new();
+    harvest(old, changed, &mut reuse);
+    let mut p = Parser {
+        src,
+        bytes: src.as_bytes(),
+        pos: 0,
+        escapes: EscapeStats::default(),
+        reuse: reuse.into_iter().peekable(),
+    };
+    match p.document() {
+        Ok(root) if !src.starts_with('\u{feff}') => Ok(root),
+        _ => parse_text(src),
+    }
+}
+
+/// A part of the document before an edit that the re-parse can take over whole.
+pub(crate) enum Reused {
+    /// A value, at a value's place.
+    Value(Node),
+    /// An object member, key and value, at a key's place.
+    Member(Member),
+}
+
+impl Reused {
+    fn start(&self) -> usize {
+        match self {
+            Reused::Value(n) => n.start,
+            Reused::Member(m) => m.key_start,
+        }
+    }
+}
+
+/// Collects, in source order, the largest values and object members of `node` that the splice
+/// leaves untouched, with the spans of those after it moved to where their bytes now are.
+fn harvest(node: Node, changed: Changed, out: &mut Vec<Reused>) {
+    if node.end < changed.start {
+        out.push(Reused::Value(node));
+    } else if node.start >= changed.old_end {
+        let mut node = node;
+        shift(&mut node, changed);
+        out.push(Reused::Value(node));
+    } else {
+        match node.kind {
+            NodeKind::Array(items) => items.into_iter().for_each(|n| harvest(n, changed, out)),
+            NodeKind::Object(members) => {
+                for mut m in members {
+                    // A member's parse reads its key, the colon, its value and the byte after.
+                    if m.value.end < changed.start {
+                        out.push(Reused::Member(m));
+                    } else if m.key_start >= changed.old_end {
+                        shift_member(&mut m, changed);
+                        out.push(Reused::Member(m));
+                    } else {
+                        harvest(m.value, changed, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Moves the spans of a subtree that starts at or after `changed.old_end` by the splice's change
+/// in length.
+fn shift(node: &mut Node, changed: Changed) {
+    node.start = moved(node.start, changed);
+    node.end = moved(node.end, changed);
+    match &mut node.kind {
+        NodeKind::Array(items) => items.iter_mut().for_each(|n| shift(n, changed)),
+        NodeKind::Object(members) => members.iter_mut().for_each(|m| shift_member(m, changed)),
+        _ => {}
+    }
+}
+
+fn shift_member(m: &mut Member, changed: Changed) {
+    m.key_start = moved(m.key_start, changed);
+    m.key_end = moved(m.key_end, changed);
+    shift(&mut m.value, changed);
+}
+
+fn moved(at: usize, changed: Changed) -> usize {
+    at - changed.old_end + changed.new_end
 }
 
 fn parse_str(src: &str) -> Result<(Node, EscapeStats), ParseError> {
-    let bytes = src.as_bytes();
     let mut p = Parser {
         src,
-        bytes,
+        bytes: src.as_bytes(),
         pos: 0,
         escapes: EscapeStats::default(),
+        reuse: Vec::new().into_iter().peekable(),
     };
-    p.skip_ws();
-    if p.pos >= bytes.len() {
-        return Err(p.err(ParseErrorKind::Empty, 0));
-    }
-    let root = p.value(0)?;
-    p.skip_ws();
-    if p.pos < bytes.len() {
-        if p.is_comment_start() {
-            return Err(p.err(ParseErrorKind::Comment, p.pos));
-        }
-        return Err(p.err(ParseErrorKind::TrailingData, p.pos));
-    }
+    let root = p.document()?;
     Ok((root, p.escapes))
+}
+
+impl Parser<'_> {
+    /// The whole input: one value between optional whitespace.
+    fn document(&mut self) -> Result<Node, ParseError> {
+        self.skip_ws();
+        if self.pos >= self.bytes.len() {
+            return Err(self.err(ParseErrorKind::Empty, 0));
+        }
+        let root = self.value(0)?;
+        self.skip_ws();
+        if self.pos < self.bytes.len() {
+            if self.is_comment_start() {
+                return Err(self.err(ParseErrorKind::Comment, self.pos));
+            }
+            return Err(self.err(ParseErrorKind::TrailingData, self.pos));
+        }
+        Ok(root)
+    }
+}
+
+/// Whether `key` is already among `members`: a linear look over the few members a manifest
+/// object has, and a set (`seen`, made on first need) for large objects.
+fn is_duplicate(members: &[Member], seen: &mut Option<HashSet<String>>, key: &str) -> bool {
+    match seen {
+        Some(set) => !set.insert(key.to_string()),
+        None if members.len() < 32 => members.iter().any(|m| m.key == key),
+        None => {
+            let mut set: HashSet<String> = members.iter().map(|m| m.key.clone()).collect();
+            let dup = !set.insert(key.to_string());
+            *seen = Some(set);
+            dup
+        }
+    }
 }
 
 struct Parser<'a> {
@@ -293,6 +453,9 @@ struct Parser<'a> {
     bytes: &'a [u8],
     pos: usize,
     escapes: EscapeStats,
+    /// Subtrees of the document before an edit, in source order, each at its new span
+    /// ([`reparse`]); empty for a full parse.
+    reuse: std::iter::Peekable<std::vec::IntoIter<Reused>>,
 }
 
 impl Parser<'_> {
@@ -328,6 +491,10 @@ impl Parser<'_> {
     /// Parses one value; `depth` is the number of containers around it.
     fn value(&mut self, depth: usize) -> Result<Node, ParseError> {
         let start = self.pos;
+        if let Some(Reused::Value(node)) = self.reused(|r| matches!(r, Reused::Value(_))) {
+            self.pos = node.end;
+            return Ok(node);
+        }
         let kind = match self.peek() {
             Some(b'{') => return self.object(depth + 1),
             Some(b'[') => return self.array(depth + 1),
@@ -560,6 +727,14 @@ impl Parser<'_> {
         Ok(())
     }
 
+    /// The part of the old document that starts here, if it is of the kind `fits` accepts
+    /// ([`reparse`]); parts the parse has passed without taking are dropped.
+    fn reused(&mut self, fits: impl Fn(&Reused) -> bool) -> Option<Reused> {
+        let pos = self.pos;
+        while self.reuse.next_if(|r| r.start() < pos).is_some() {}
+        self.reuse.next_if(|r| r.start() == pos && fits(r))
+    }
+
     fn enter(&self, depth: usize) -> Result<(), ParseError> {
         if depth > MAX_DEPTH {
             return Err(self.err(ParseErrorKind::TooDeep(MAX_DEPTH), self.pos));
@@ -572,8 +747,6 @@ impl Parser<'_> {
         let start = self.pos;
         self.pos += 1;
         let mut members: Vec<Member> = Vec::new();
-        // Duplicate keys: a linear look over the few members a manifest object has; a set
-        // only for large objects.
         let mut seen: Option<HashSet<String>> = None;
         self.skip_ws();
         if self.peek() == Some(b'}') {
@@ -593,35 +766,33 @@ impl Parser<'_> {
                 Some(b'\'') => return Err(self.err(ParseErrorKind::SingleQuote, self.pos)),
                 _ => return Err(self.unexpected("a string key")),
             }
-            let key_start = self.pos;
-            let key = self.string()?;
-            let key_end = self.pos;
-            let duplicate = match &mut seen {
-                Some(set) => !set.insert(key.clone()),
-                None if members.len() < 32 => members.iter().any(|m| m.key == key),
-                None => {
-                    let mut set: HashSet<String> = members.iter().map(|m| m.key.clone()).collect();
-                    let dup = !set.insert(key.clone());
-                    seen = Some(set);
-                    dup
+            if let Some(Reused::Member(m)) = self.reused(|r| matches!(r, Reused::Member(_))) {
+                if is_duplicate(&members, &mut seen, &m.key) {
+                    return Err(self.err(ParseErrorKind::DuplicateKey(m.key), m.key_start));
                 }
-            };
-            if duplicate {
-                return Err(self.err(ParseErrorKind::DuplicateKey(key), key_start));
+                self.pos = m.value.end;
+                members.push(m);
+            } else {
+                let key_start = self.pos;
+                let key = self.string()?;
+                let key_end = self.pos;
+                if is_duplicate(&members, &mut seen, &key) {
+                    return Err(self.err(ParseErrorKind::DuplicateKey(key), key_start));
+                }
+                self.skip_ws();
+                if self.peek() != Some(b':') {
+                    return Err(self.unexpected("':'"));
+                }
+                self.pos += 1;
+                self.skip_ws();
+                let value = self.value(depth)?;
+                members.push(Member {
+                    key,
+                    key_start,
+                    key_end,
+                    value,
+                });
             }
-            self.skip_ws();
-            if self.peek() != Some(b':') {
-                return Err(self.unexpected("':'"));
-            }
-            self.pos += 1;
-            self.skip_ws();
-            let value = self.value(depth)?;
-            members.push(Member {
-                key,
-                key_start,
-                key_end,
-                value,
-            });
             self.skip_ws();
             match self.peek() {
                 Some(b',') => {

@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 
+use crate::manifest::parse::{parse_text, reparse, Changed, Node, NodeKind};
 use crate::manifest::{canonical_json, escape_pointer_token, render, Document, Edit, Json, Style};
 
 fn arb_string() -> impl Strategy<Value = String> {
@@ -299,6 +300,130 @@ proptest! {
                 }
                 Err(_) => prop_assert_eq!(doc.as_str(), before.as_str()),
             }
+        }
+    }
+}
+
+/// Every value's span in a tree, in source order.
+fn value_spans(node: &Node, out: &mut Vec<(usize, usize)>) {
+    out.push((node.start, node.end));
+    match &node.kind {
+        NodeKind::Array(items) => items.iter().for_each(|n| value_spans(n, out)),
+        NodeKind::Object(members) => members.iter().for_each(|m| value_spans(&m.value, out)),
+        _ => {}
+    }
+}
+
+/// Bytes that change a document's structure or extend a token when spliced in.
+fn arb_splice_text() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        ",",
+        ":",
+        " ",
+        "\n",
+        "\\",
+        "0",
+        "1",
+        "-",
+        ".",
+        "e",
+        "true",
+        "null",
+        "\"a\"",
+        "\"a\":",
+        "[1]",
+        "{\"b\":2}",
+        ",\"x\":[]",
+        "ü",
+    ]);
+    prop::collection::vec(piece, 0..4).prop_map(|ps| ps.concat())
+}
+
+/// How a test splices a document: random text over random bytes, or a new value over the
+/// exact span of an old value (what a `Set` does).
+#[derive(Debug, Clone)]
+enum TestSplice {
+    Bytes(prop::sample::Index, usize, String),
+    Value(prop::sample::Index, Json, Style),
+}
+
+fn arb_test_splice() -> impl Strategy<Value = TestSplice> {
+    prop_oneof![
+        (any::<prop::sample::Index>(), 0usize..6, arb_splice_text())
+            .prop_map(|(at, len, text)| TestSplice::Bytes(at, len, text)),
+        (any::<prop::sample::Index>(), arb_json(), arb_style())
+            .prop_map(|(at, v, style)| TestSplice::Value(at, v, style)),
+    ]
+}
+
+/// The splice as `(start, old_end, text)`, on character boundaries of `src`.
+fn place(src: &str, root: &Node, splice: &TestSplice) -> (usize, usize, String) {
+    match splice {
+        TestSplice::Bytes(at, len, text) => {
+            let mut start = at.index(src.len() + 1);
+            while !src.is_char_boundary(start) {
+                start -= 1;
+            }
+            let mut end = (start + len).min(src.len());
+            while !src.is_char_boundary(end) {
+                end += 1;
+            }
+            (start, end, text.clone())
+        }
+        TestSplice::Value(at, v, style) => {
+            let mut spans = Vec::new();
+            value_spans(root, &mut spans);
+            let (start, end) = spans[at.index(spans.len())];
+            (start, end, render(v, style))
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    /// The re-parse after a splice, which moves the untouched subtrees over, gives exactly the
+    /// tree (every span) or the error that a full parse of the new text gives.
+    #[test]
+    fn reparse_matches_a_full_parse(
+        v in arb_json(),
+        style in arb_style(),
+        splices in prop::collection::vec(arb_test_splice(), 1..4),
+    ) {
+        let mut src = render(&v, &style);
+        let mut root = parse_text(&src).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for splice in &splices {
+            let (start, old_end, text) = place(&src, &root, splice);
+            let next = format!("{}{}{}", &src[..start], text, &src[old_end..]);
+            let changed = Changed { start, old_end, new_end: start + text.len() };
+            let full = parse_text(&next);
+            let incremental = reparse(&next, root.clone(), changed);
+            prop_assert_eq!(&incremental, &full, "{:?} -> {:?}", src, next);
+            if let Ok(new_root) = full {
+                src = next;
+                root = new_root;
+            }
+        }
+    }
+
+    /// After any series of edits, a document's tree is the one a full parse of its bytes gives.
+    #[test]
+    fn edited_documents_keep_the_full_parse_tree(
+        v in arb_small_doc(),
+        style in arb_style(),
+        edits in prop::collection::vec(arb_edit(), 1..6),
+    ) {
+        let text = render(&v, &style);
+        let mut doc = Document::parse(text.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        for edit in &edits {
+            let _ = doc.apply(edit);
+            let full = parse_text(doc.as_str()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&doc.root, &full, "after {:?}: {}", edit, doc.as_str());
         }
     }
 }
