@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::engine::error::EngineError;
-use crate::engine::migrate::parse_manifest;
+use crate::engine::migrate::read_manifest;
 use crate::engine::registry::{load_registry, Source};
 use crate::git::diff::tree_changes;
 use crate::git::history::{records, RecordKind};
@@ -254,7 +254,7 @@ fn applied_on(
             let Ok(bytes) = repo.blob(d.new_id, &d.path) else {
                 continue;
             };
-            let Ok((_, doc)) = parse_manifest(&bytes) else {
+            let Ok(doc) = read_manifest(&bytes) else {
                 continue;
             };
             let Some(Json::Array(hist)) = doc.get("migration_history") else {

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
-use crate::engine::migrate::parse_manifest;
+use crate::engine::migrate::read_manifest;
 use crate::engine::verify::{Finding, VerifyReport};
 use crate::git::history::{Record, RecordKind};
 use crate::git::message::RelocationMessage;
@@ -326,8 +326,8 @@ fn classify(
         return Ok(());
     };
     let bytes = repo.blob(blob, &d.path)?;
-    let before = match parse_manifest(&bytes) {
-        Ok((_, doc)) => doc,
+    let before = match read_manifest(&bytes) {
+        Ok(doc) => doc,
         Err(e) => {
             findings.push(Finding {
                 commit: newest,
@@ -404,7 +404,7 @@ mod tests {
     use super::*;
 
     fn doc(text: &str) -> Json {
-        parse_manifest(text.as_bytes()).map(|(_, d)| d).unwrap()
+        read_manifest(text.as_bytes()).unwrap()
     }
 
     #[test]

@@ -153,6 +153,19 @@ pub fn parse_manifest(bytes: &[u8]) -> Result<(Document, Json), ManifestError> {
     Ok((doc, value))
 }
 
+/// Parses a manifest that will only be read and checks it is an object; returns its value.
+/// Accepts and refuses exactly what [`parse_manifest`] does, with the same errors.
+pub fn read_manifest(bytes: &[u8]) -> Result<Json, ManifestError> {
+    if is_lfs_pointer(bytes) {
+        return Err(ManifestError::LfsPointer);
+    }
+    let value = crate::manifest::parse_value(bytes)?;
+    if !matches!(value, Json::Object(_)) {
+        return Err(ManifestError::NotAnObject(value.type_name()));
+    }
+    Ok(value)
+}
+
 /// Migrates one manifest to `opts.target`: runs each migration of the registry's path with
 /// its validations, sets `schema_version`, checks the invariants after every step, and
 /// appends the history entry. Returns the new bytes; bytes outside the changed members are
@@ -249,6 +262,16 @@ pub fn migrate_manifest(
     })))
 }
 
+/// Whether a pointer names what only the engine writes: `/schema_version`, and
+/// `/migration_history` or anything inside it.
+fn engine_owned(pointer: &str) -> bool {
+    pointer == "/schema_version"
+        || pointer
+            .strip_prefix('/')
+            .and_then(|p| p.strip_prefix(HISTORY_KEY))
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 fn run_step(
     m: &dyn Migration,
     doc: &mut Document,
@@ -272,10 +295,7 @@ fn run_step(
         })?;
     for c in step_changes {
         let pointer = c.edit.pointer();
-        if pointer == "/schema_version"
-            || pointer == format!("/{HISTORY_KEY}")
-            || pointer.starts_with(&format!("/{HISTORY_KEY}/"))
-        {
+        if engine_owned(pointer) {
             return Err(ManifestError::ReservedField {
                 migration: id,
                 pointer: pointer.to_string(),
@@ -323,4 +343,32 @@ fn run_step(
         });
     }
     Ok(after)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::engine_owned;
+
+    #[test]
+    fn only_the_version_and_the_history_are_the_engines() {
+        for p in [
+            "/schema_version",
+            "/migration_history",
+            "/migration_history/0",
+            "/migration_history/-",
+        ] {
+            assert!(engine_owned(p), "{p}");
+        }
+        for p in [
+            "",
+            "/",
+            "/schema_versions",
+            "/migration_historyx",
+            "migration_history",
+            "/params/migration_history",
+            "/x",
+        ] {
+            assert!(!engine_owned(p), "{p}");
+        }
+    }
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::engine::history::tool_name;
 use crate::engine::land::{check_no_filters, land};
-use crate::engine::migrate::{parse_manifest, ManifestError};
+use crate::engine::migrate::{read_manifest, ManifestError};
 use crate::engine::progress::Progress;
 use crate::engine::{EngineError, Failure};
 use crate::error::ErrorKind;
@@ -213,8 +213,8 @@ fn plan_moves(
         if place.is_canonical() || !matches_pathspec(path, pathspecs) {
             continue;
         }
-        let doc = match parse_manifest(&repo.blob(m.blob, path)?) {
-            Ok((_, doc)) => doc,
+        let doc = match read_manifest(&repo.blob(m.blob, path)?) {
+            Ok(doc) => doc,
             Err(e) => {
                 failed.push(failure(path, e));
                 continue;

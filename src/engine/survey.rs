@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use crate::config::Config;
 use crate::engine::batch::Failure;
 use crate::engine::error::EngineError;
-use crate::engine::migrate::{parse_manifest, read_version, ManifestError, IMPLICIT_VERSION};
+use crate::engine::migrate::{read_manifest, read_version, ManifestError, IMPLICIT_VERSION};
 use crate::engine::progress::Progress;
 use crate::git::cache::{CachedVersion, VersionCache};
 use crate::git::scan::{layout_counts, matches_pathspec, run_pairs, scan_commit, RunPair};
@@ -133,7 +133,7 @@ pub fn survey(
 
 /// A manifest's `schema_version` as written (`None` when absent), or why it cannot be read.
 fn stated_version(bytes: &[u8]) -> Result<Option<String>, ManifestError> {
-    let (_, value) = parse_manifest(bytes)?;
+    let value = read_manifest(bytes)?;
     match value.get("schema_version") {
         None => Ok(None),
         Some(Json::String(s)) => Ok(Some(s.clone())),

@@ -18,7 +18,7 @@ use git2::Oid;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::engine::migrate::{parse_manifest, read_version, ManifestError};
+use crate::engine::migrate::{read_manifest, read_version, ManifestError};
 use crate::error::ErrorKind;
 use crate::git::diff::tree_changes;
 use crate::git::scan::is_manifest_path;
@@ -138,7 +138,7 @@ impl TimelineError {
 
 /// The version a manifest's bytes state, or why they are not a manifest with one.
 pub fn stated_version(bytes: &[u8]) -> Result<Version, ManifestError> {
-    let (_, value) = parse_manifest(bytes)?;
+    let value = read_manifest(bytes)?;
     read_version(&value)
 }
 

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::engine::error::EngineError;
-use crate::engine::migrate::{parse_manifest, read_version, ManifestError};
+use crate::engine::migrate::{read_manifest, read_version, ManifestError};
 use crate::engine::progress::Progress;
 use crate::engine::registry::DefinitionProblem;
 use crate::git::scan::{is_manifest_path, matches_pathspec, scan_commit};
@@ -104,8 +104,8 @@ enum Checked {
 }
 
 fn check(bytes: &[u8], schemas: &SchemaSet) -> Checked {
-    let value = match parse_manifest(bytes) {
-        Ok((_, value)) => value,
+    let value = match read_manifest(bytes) {
+        Ok(value) => value,
         Err(e) => return Checked::Unreadable(e),
     };
     let version = match read_version(&value) {

@@ -17,7 +17,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::engine::migrate::parse_manifest;
+use crate::engine::migrate::read_manifest;
 use crate::engine::verify::{Finding, VerifyReport};
 use crate::git::scan::scan_commit;
 use crate::git::{GitError, Repo};
@@ -51,7 +51,7 @@ pub fn verify_inputs(
         let path = m.path.as_str();
         let bytes = repo.blob(m.blob, path)?;
         // An unparsable manifest is verify's own finding already.
-        let Ok((_, doc)) = parse_manifest(&bytes) else {
+        let Ok(doc) = read_manifest(&bytes) else {
             continue;
         };
         let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
@@ -250,8 +250,8 @@ fn check_doctrine(
     bytes: &[u8],
     problem: &mut dyn FnMut(String, String),
 ) {
-    let resolved = match parse_manifest(bytes) {
-        Ok((_, v)) => v,
+    let resolved = match read_manifest(bytes) {
+        Ok(v) => v,
         Err(e) => {
             problem(file.to_string(), format!("not valid JSON: {e}"));
             return;
@@ -315,7 +315,7 @@ mod tests {
 
     #[test]
     fn a_legacy_run_is_skipped() {
-        let (_, doc) = parse_manifest(br#"{"run_id": "x", "inputs_hash": null}"#).unwrap();
+        let doc = read_manifest(br#"{"run_id": "x", "inputs_hash": null}"#).unwrap();
         assert_eq!(check_run("m.json", "", &doc, &|_| None), None);
     }
 }
