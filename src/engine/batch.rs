@@ -16,6 +16,7 @@ use crate::engine::migrate::{
 };
 use crate::engine::progress::Progress;
 use crate::engine::registry::uncommitted_definitions;
+use crate::engine::rounds::{in_rounds, ROUND};
 use crate::fault;
 use crate::git::cache::{CachedVersion, VersionCache};
 use crate::git::identity::Identity;
@@ -131,10 +132,6 @@ pub fn batch_time(repo: &Repo) -> Result<String, GitError> {
     }
 }
 
-/// How many manifests are read, transformed and written per round: bounds memory whatever
-/// the corpus size, and is large enough to keep both cores busy.
-const CHUNK: usize = 4096;
-
 /// The target version: the one asked for, known to the registry, or the latest.
 fn target_version(registry: &Registry, asked: Option<Version>) -> Result<Version, EngineError> {
     let latest = registry.latest().ok_or(EngineError::EmptyRegistry)?;
@@ -239,7 +236,7 @@ pub fn plan(
     let mut current = Vec::new();
     let mut groups = Groups::default();
     progress.start("transform", manifests.len() as u64);
-    for chunk in manifests.chunks(CHUNK) {
+    for chunk in manifests.chunks(ROUND) {
         let blobs = read_blobs(repo, chunk)?;
         let outcomes: Vec<_> = chunk
             .par_iter()
@@ -464,59 +461,45 @@ pub fn apply(
     progress.start("transform", manifests.len() as u64);
     // Pipelined: while the pool transforms one round, this thread reads the next round's
     // blobs (libgit2 reads stay on this thread).
-    let chunks: Vec<&[TreeManifest]> = manifests.chunks(CHUNK).collect();
-    let mut next = match chunks.first() {
-        Some(c) => read_blobs(repo, c)?,
-        None => Vec::new(),
-    };
-    for (i, chunk) in chunks.iter().enumerate() {
-        let blobs = std::mem::take(&mut next);
-        let mut transformed: Vec<Result<Streamed, GitError>> = Vec::new();
-        let mut read_next: Result<Vec<Vec<u8>>, GitError> = Ok(Vec::new());
-        rayon::in_place_scope(|scope| {
-            scope.spawn(|_| {
-                transformed = transform_round(chunk, blobs, &mopts, &batch, level);
-            });
-            if let Some(c) = chunks.get(i + 1) {
-                read_next = read_blobs(repo, c);
-            }
-        });
-        next = read_next?;
-        let results = transformed;
-        let chunk: &[TreeManifest] = chunk;
-        for (e, r) in chunk.iter().zip(results) {
-            match r? {
-                Streamed::Current => already_current += 1,
-                Streamed::Migrated {
-                    blob,
-                    from,
-                    to,
-                    steps,
-                    changes,
-                } => {
-                    pack.add(&blob)?;
-                    groups.add(from, to, &steps, &changes);
-                    updates.push(FileUpdate {
-                        path: e.path.clone(),
-                        blob: blob.id,
-                        mode: e.mode,
-                    });
-                    if target_ref.checked_out {
-                        pending.push(PendingFile {
+    in_rounds(
+        &manifests,
+        |round| read_blobs(repo, round).map_err(EngineError::from),
+        |round, blobs| transform_round(round, blobs, &mopts, &batch, level),
+        |round, results| {
+            for (e, r) in round.iter().zip(results) {
+                match r? {
+                    Streamed::Current => already_current += 1,
+                    Streamed::Migrated {
+                        blob,
+                        from,
+                        to,
+                        steps,
+                        changes,
+                    } => {
+                        pack.add(&blob)?;
+                        groups.add(from, to, &steps, &changes);
+                        updates.push(FileUpdate {
                             path: e.path.clone(),
-                            old: e.blob,
-                            new: blob.id,
+                            blob: blob.id,
                             mode: e.mode,
                         });
+                        if target_ref.checked_out {
+                            pending.push(PendingFile {
+                                path: e.path.clone(),
+                                old: e.blob,
+                                new: blob.id,
+                                mode: e.mode,
+                            });
+                        }
                     }
+                    Streamed::Failed(f) => failed.push(f),
                 }
-                Streamed::Failed(f) => failed.push(f),
             }
-        }
-        progress.inc(chunk.len() as u64);
-        // Between rounds: the pack is unfinished and is removed when dropped.
-        crate::interrupt::check().map_err(nothing_committed)?;
-    }
+            progress.inc(round.len() as u64);
+            // Between rounds: the pack is unfinished and is removed when dropped.
+            Ok(crate::interrupt::check().map_err(nothing_committed)?)
+        },
+    )?;
     progress.finish();
     failed.sort_by(|a, b| a.path.cmp(&b.path));
     let message = BatchMessage {

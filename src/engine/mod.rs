@@ -16,6 +16,7 @@ pub mod registry;
 pub mod relocate;
 pub mod repair;
 pub mod rollback;
+mod rounds;
 pub mod survey;
 pub mod timeline;
 pub mod validate;

@@ -10,6 +10,7 @@
 //! ones the batches wrote (under the run's name of the time), and its content has not
 //! drifted since; runs present in two layouts are named with their canonical copy.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::engine::registry::{load_registry, Source};
@@ -24,9 +25,10 @@ use crate::engine::drift::{attribute, Attribution, Drifted, Warning};
 use crate::engine::error::EngineError;
 use crate::engine::history::checksum_after;
 use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY};
-use crate::engine::migrate::parse_manifest;
+use crate::engine::migrate::read_manifest;
 use crate::engine::progress::Progress;
 use crate::engine::relocate::audit_relocation;
+use crate::engine::rounds::in_rounds;
 use crate::engine::verify_inputs::InputsReport;
 use crate::engine::verify_signatures::{check_records, CommitSignature};
 use crate::git::diff::tree_changes;
@@ -101,6 +103,13 @@ fn s<'a>(entry: &'a Json, key: &str) -> Option<&'a str> {
     entry.get(key).and_then(Json::as_str)
 }
 
+/// A manifest a batch modified, before its blobs are read.
+struct Modified {
+    path: String,
+    old: Oid,
+    new: Oid,
+}
+
 /// A manifest a batch changed: bytes before and after.
 struct Changed {
     path: String,
@@ -134,12 +143,13 @@ pub fn verify(
     progress.start("audit batches", batches.len() as u64);
     // Each step's checksums as batches recorded them: step -> checksum -> batches (oldest last).
     let mut applied: BTreeMap<String, BTreeMap<String, Vec<CommitId>>> = BTreeMap::new();
+    let mut sums = HashMap::new();
     for b in &batches {
         if cut(b.commit) {
             progress.inc(1);
             continue;
         }
-        let (f, w) = audit_batch(repo, cfg, b)?;
+        let (f, w) = audit_batch(repo, cfg, b, &mut sums)?;
         findings.extend(f);
         for (_, (_, entry)) in &w {
             if let Some(Json::Object(sums)) = entry.get("migration_checksums") {
@@ -189,7 +199,7 @@ pub fn verify(
     }
     progress.start("audit revision", 0);
     let (manifests, f, pairs, drifted) =
-        audit_revision(repo, cfg, rev, &written, &renamed, shallow.as_ref())?;
+        audit_revision(repo, cfg, rev, &written, &renamed, shallow.as_ref(), &sums)?;
     findings.extend(f);
     progress.finish();
     progress.start("attribute drift", drifted.len() as u64);
@@ -239,7 +249,14 @@ fn finding(commit: CommitId, path: Option<&str>, problem: impl Into<String>) -> 
 
 type Written = Vec<((String, String), (CommitId, Json))>;
 
-fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, Written), GitError> {
+/// Audits one batch commit. `sums` gathers the `checksum_after` of every manifest it wrote, by
+/// blob id, so the audit of the revision need not compute one it already has.
+fn audit_batch(
+    repo: &Repo,
+    cfg: &Config,
+    b: &Record,
+    sums: &mut HashMap<Oid, String>,
+) -> Result<(Vec<Finding>, Written), GitError> {
     let mut out = Vec::new();
     let [parent] = b.parents[..] else {
         out.push(finding(
@@ -252,7 +269,7 @@ fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, W
         ));
         return Ok((out, Vec::new()));
     };
-    let mut changed = Vec::new();
+    let mut modified = Vec::new();
     for d in tree_changes(repo, Some(parent), b.commit)? {
         let path = d.path.clone();
         if d.status != Delta::Modified {
@@ -274,60 +291,85 @@ fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, W
             out.push(finding(b.commit, Some(&path), "the batch changed a file that is not a manifest (inputs and outputs must never change)"));
             continue;
         }
-        changed.push(Changed {
-            before: repo.blob(d.old_id, &d.path)?,
-            after: repo.blob(d.new_id, &d.path)?,
+        modified.push(Modified {
             path,
-            at_base: None,
+            old: d.old_id,
+            new: d.new_id,
         });
-    }
-    // Entries whose base_commit is not the parent: read the blob there (forged or odd batches).
-    for c in &mut changed {
-        if let Ok((_, doc)) = parse_manifest(&c.after) {
-            if let Some(base) = history(&doc).last().and_then(|e| s(e, "base_commit")) {
-                if base != parent.to_string() {
-                    let bytes = Oid::from_str(base)
-                        .ok()
-                        .and_then(|o| repo.read_path(CommitId(o), &c.path));
-                    c.at_base = Some(bytes);
-                }
-            }
-        }
     }
     let target = b.trailer(keys::TARGET).unwrap_or_default().to_string();
     let applied_at = b.trailer(keys::APPLIED_AT).map(str::to_string);
     let parent_hex = parent.to_string();
-    let results: Vec<ManifestAudit> = changed
-        .par_iter()
-        .map(|c| {
-            audit_manifest(
-                cfg,
-                b.commit,
-                &parent_hex,
-                &target,
-                applied_at.as_deref(),
-                c,
-            )
-        })
-        .collect();
+    let audit = |c: &Changed| {
+        audit_manifest(
+            cfg,
+            b.commit,
+            &parent_hex,
+            &target,
+            applied_at.as_deref(),
+            c,
+        )
+    };
     let mut steps: BTreeMap<String, usize> = BTreeMap::new();
     let mut written = Vec::new();
-    for (f, w, step) in results {
-        out.extend(f);
-        written.extend(w);
-        if let Some((from, to)) = step {
-            *steps.entry(format!("{from}->{to}")).or_insert(0) += 1;
-        }
-    }
+    // Read in rounds on this thread while the pool audits the round before.
+    in_rounds(
+        &modified,
+        |round| {
+            round
+                .iter()
+                .map(|m| {
+                    Ok(Changed {
+                        before: repo.blob(m.old, &m.path)?,
+                        after: repo.blob(m.new, &m.path)?,
+                        path: m.path.clone(),
+                        at_base: None,
+                    })
+                })
+                .collect()
+        },
+        |_, changed| {
+            changed
+                .into_par_iter()
+                .map(|c| {
+                    let a = audit(&c);
+                    (c, a)
+                })
+                .collect()
+        },
+        |round, results| {
+            for (m, (mut c, mut a)) in round.iter().zip(results) {
+                // An entry whose base_commit is not the parent (a forged or odd batch): audit
+                // it again against the manifest at that commit.
+                if let Some(base) = a.other_base.take() {
+                    c.at_base = Some(
+                        Oid::from_str(&base)
+                            .ok()
+                            .and_then(|o| repo.read_path(CommitId(o), &c.path)),
+                    );
+                    a = audit(&c);
+                }
+                out.extend(a.findings);
+                written.extend(a.written);
+                if let Some((from, to)) = a.step {
+                    *steps.entry(format!("{from}->{to}")).or_insert(0) += 1;
+                }
+                if let Some(sum) = a.checksum_after {
+                    sums.insert(m.new, sum);
+                }
+            }
+            Ok::<(), GitError>(())
+        },
+    )?;
+    let changed_count = modified.len();
     // Trailers agree with the manifests.
     match b.trailer(keys::MANIFESTS).map(str::parse::<usize>) {
-        Some(Ok(n)) if n == changed.len() => {}
+        Some(Ok(n)) if n == changed_count => {}
         Some(Ok(n)) => out.push(finding(
             b.commit,
             None,
             format!(
-                "Migration-Manifests says {n} but the batch changed {} manifest(s)",
-                changed.len()
+                "Migration-Manifests says {n} but the batch changed {changed_count} manifest(s)"
             ),
         )),
         _ => out.push(finding(
@@ -384,11 +426,31 @@ fn audit_batch(repo: &Repo, cfg: &Config, b: &Record) -> Result<(Vec<Finding>, W
     Ok((out, written))
 }
 
-type ManifestAudit = (
-    Vec<Finding>,
-    Option<((String, String), (CommitId, Json))>,
-    Option<(String, String)>,
-);
+/// What auditing one manifest of a batch found.
+struct ManifestAudit {
+    findings: Vec<Finding>,
+    /// The history entry the batch wrote, under (path, base_commit).
+    written: Option<((String, String), (CommitId, Json))>,
+    /// The step the entry records, (from, to).
+    step: Option<(String, String)>,
+    /// The entry's `base_commit` when it is not the batch's parent and the manifest there was
+    /// not read yet ([`Changed::at_base`]).
+    other_base: Option<String>,
+    /// The migrated manifest's `checksum_after`, as computed here.
+    checksum_after: Option<String>,
+}
+
+impl ManifestAudit {
+    fn findings(findings: Vec<Finding>) -> ManifestAudit {
+        ManifestAudit {
+            findings,
+            written: None,
+            step: None,
+            other_base: None,
+            checksum_after: None,
+        }
+    }
+}
 
 fn audit_manifest(
     cfg: &Config,
@@ -400,18 +462,18 @@ fn audit_manifest(
 ) -> ManifestAudit {
     let mut out = Vec::new();
     let p = Some(c.path.as_str());
-    let after = match parse_manifest(&c.after) {
-        Ok((_, v)) => v,
+    let after = match read_manifest(&c.after) {
+        Ok(v) => v,
         Err(e) => {
             out.push(finding(
                 batch,
                 p,
                 format!("the migrated manifest is invalid: {e}"),
             ));
-            return (out, None, None);
+            return ManifestAudit::findings(out);
         }
     };
-    let before = parse_manifest(&c.before).map(|(_, v)| v).ok();
+    let before = read_manifest(&c.before).ok();
     let hist = history(&after);
     let Some(entry) = hist.last() else {
         out.push(finding(
@@ -419,7 +481,7 @@ fn audit_manifest(
             p,
             "the batch changed this manifest without adding a history entry",
         ));
-        return (out, None, None);
+        return ManifestAudit::findings(out);
     };
     if let Some(before) = &before {
         if hist.len() != history(before).len() + 1 {
@@ -503,19 +565,25 @@ fn audit_manifest(
             format!("base_commit {base} does not hold this manifest"),
         )),
     }
-    if s(entry, "checksum_after") != Some(checksum_after(&after).as_str()) {
+    let sum = checksum_after(&after);
+    if s(entry, "checksum_after") != Some(sum.as_str()) {
         out.push(finding(
             batch,
             p,
             "checksum_after does not match the migrated manifest",
         ));
     }
-    let step = s(entry, "from_version").map(|f| (f.to_string(), to.to_string()));
-    (
-        out,
-        Some(((c.path.clone(), base.to_string()), (batch, entry.clone()))),
-        step,
-    )
+    let other_base = match s(entry, "base_commit") {
+        Some(base) if base != parent && c.at_base.is_none() => Some(base.to_string()),
+        _ => None,
+    };
+    ManifestAudit {
+        findings: out,
+        written: Some(((c.path.clone(), base.to_string()), (batch, entry.clone()))),
+        step: s(entry, "from_version").map(|f| (f.to_string(), to.to_string())),
+        other_base,
+        checksum_after: Some(sum),
+    }
 }
 
 fn audit_rollback(
@@ -705,34 +773,42 @@ fn audit_revision(
     written: &HashMap<(String, String), (CommitId, Json)>,
     renamed: &HashMap<String, String>,
     shallow: Option<&Shallow>,
+    sums: &HashMap<Oid, String>,
 ) -> Result<RevisionAudit, GitError> {
     let scan = scan_commit(repo, rev, cfg)?;
-    let mut blobs = Vec::with_capacity(scan.manifests.len());
-    for m in &scan.manifests {
-        blobs.push((m.path.to_string(), repo.blob(m.blob, m.path.as_str())?));
-    }
     let batch_paths: HashSet<&str> = written.keys().map(|(p, _)| p.as_str()).collect();
-    let audited: Vec<(Vec<Finding>, Option<Drifted>)> = blobs
-        .par_iter()
-        .map(|(path, bytes)| {
-            audit_current(
-                cfg,
-                rev,
-                path,
-                bytes,
-                written,
-                &batch_paths,
-                renamed,
-                shallow,
-            )
-        })
-        .collect();
     let mut out = Vec::new();
     let mut drifted = Vec::new();
-    for (f, d) in audited {
-        out.extend(f);
-        drifted.extend(d);
-    }
+    in_rounds(
+        &scan.manifests,
+        |round| {
+            round
+                .iter()
+                .map(|m| repo.blob(m.blob, m.path.as_str()))
+                .collect()
+        },
+        |round, blobs| {
+            round
+                .par_iter()
+                .zip(blobs)
+                .map(|(m, bytes)| {
+                    let current = Current {
+                        path: m.path.as_str(),
+                        bytes: &bytes,
+                        checksum_after: sums.get(&m.blob).map(String::as_str),
+                    };
+                    audit_current(cfg, rev, &current, written, &batch_paths, renamed, shallow)
+                })
+                .collect()
+        },
+        |_, audited: Vec<(Vec<Finding>, Option<Drifted>)>| {
+            for (f, d) in audited {
+                out.extend(f);
+                drifted.extend(d);
+            }
+            Ok::<(), GitError>(())
+        },
+    )?;
     for l in &scan.symlinks {
         out.push(finding(
             rev,
@@ -743,23 +819,31 @@ fn audit_revision(
     Ok((scan.manifests.len(), out, scan.pairs(cfg), drifted))
 }
 
+/// A manifest at the audited revision, as read.
+struct Current<'a> {
+    path: &'a str,
+    bytes: &'a [u8],
+    /// Its `checksum_after`, when a batch's audit computed it for the same blob.
+    checksum_after: Option<&'a str>,
+}
+
 /// One manifest at the audited revision: its findings, and the manifest when its content
 /// drifted from its last history entry (attributed by [`attribute`]).
 #[allow(clippy::too_many_arguments)]
 fn audit_current(
     cfg: &Config,
     rev: CommitId,
-    path: &str,
-    bytes: &[u8],
+    current: &Current<'_>,
     written: &HashMap<(String, String), (CommitId, Json)>,
     batch_paths: &HashSet<&str>,
     renamed: &HashMap<String, String>,
     shallow: Option<&Shallow>,
 ) -> (Vec<Finding>, Option<Drifted>) {
+    let path = current.path;
     let mut out = Vec::new();
     let p = Some(path);
-    let doc = match parse_manifest(bytes) {
-        Ok((_, d)) => d,
+    let doc = match read_manifest(current.bytes) {
+        Ok(d) => d,
         Err(e) => {
             out.push(finding(rev, p, format!("invalid manifest: {e}")));
             return (out, None);
@@ -796,7 +880,13 @@ fn audit_current(
         }
     }
     let drifted = match hist.last() {
-        Some(last) => s(last, "checksum_after") != Some(checksum_after(&doc).as_str()),
+        Some(last) => {
+            let sum = match current.checksum_after {
+                Some(known) => Cow::Borrowed(known),
+                None => Cow::Owned(checksum_after(&doc)),
+            };
+            s(last, "checksum_after") != Some(sum.as_ref())
+        }
         // No history although a batch wrote this manifest: its entries were removed.
         None => former_names(path, renamed)
             .iter()
