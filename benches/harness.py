@@ -352,7 +352,10 @@ def main():
     corpus = a.corpus or os.path.join(a.work, f"corpus-{a.n}")
     if not os.path.exists(os.path.join(corpus, ".git")):
         shutil.rmtree(corpus, ignore_errors=True)
-        subprocess.run([sys.executable, os.path.join(SHARED, "gen_corpus.py"), corpus, str(a.n)], check=True)
+        # gen_corpus's commits would trigger git's automatic gc, which packs the "loose"
+        # corpus (and races a `cp -a` of it): switch it off so the loose rows stay loose.
+        nogc = dict(os.environ, GIT_CONFIG_COUNT="1", GIT_CONFIG_KEY_0="gc.auto", GIT_CONFIG_VALUE_0="0")
+        subprocess.run([sys.executable, os.path.join(SHARED, "gen_corpus.py"), corpus, str(a.n)], check=True, env=nogc)
     kinds = [] if a.only_packed else [("loose", corpus)]
     if a.packed or a.only_packed:
         kinds.append(("packed", packed_copy(corpus)))
