@@ -16,13 +16,13 @@ use crate::engine::migrate::{
 };
 use crate::engine::progress::Progress;
 use crate::engine::registry::uncommitted_definitions;
-use crate::engine::rounds::{in_rounds, ROUND};
 use crate::fault;
 use crate::git::cache::{CachedVersion, VersionCache};
 use crate::git::identity::Identity;
 use crate::git::message::{BatchMessage, StepGroup};
 use crate::git::objects::{batch_pack, write_commit, CommitRequest, FileUpdate};
 use crate::git::pack::{compress_at, Compressed};
+use crate::git::rounds::{in_rounds, ROUND};
 use crate::git::scan::{matches_pathspec, run_pairs, scan_commit, RunPair, TreeManifest};
 use crate::git::sign::{SignMode, Signer};
 use crate::git::worktree::{dirty_paths, PendingFile, WorktreeReport};

@@ -16,7 +16,6 @@ pub mod registry;
 pub mod relocate;
 pub mod repair;
 pub mod rollback;
-mod rounds;
 pub mod survey;
 pub mod timeline;
 pub mod validate;

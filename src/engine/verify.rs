@@ -28,13 +28,13 @@ use crate::engine::invariants::{check_history_kept, check_protected, HISTORY_KEY
 use crate::engine::migrate::read_manifest;
 use crate::engine::progress::Progress;
 use crate::engine::relocate::audit_relocation;
-use crate::engine::rounds::in_rounds;
 use crate::engine::verify_inputs::InputsReport;
 use crate::engine::verify_signatures::{check_records, CommitSignature};
 use crate::git::diff::tree_changes;
 use crate::git::history::{records, Record, RecordKind};
 use crate::git::message::keys;
 use crate::git::message::RelocationMessage;
+use crate::git::rounds::in_rounds;
 use crate::git::scan::{is_manifest_path, scan_commit, RunPair};
 use crate::git::shallow::Shallow;
 use crate::git::{GitError, Repo};

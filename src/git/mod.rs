@@ -12,6 +12,7 @@ pub mod objects;
 pub mod pack;
 pub mod refs;
 pub mod repo;
+pub(crate) mod rounds;
 pub mod scan;
 pub mod shallow;
 pub mod sign;

@@ -780,30 +780,36 @@ pub fn update_files(repo: &Repo, files: &[PendingFile]) -> Result<WorktreeReport
             .map(|b| b.content().to_vec())
             .map_err(GitError::git(format!("read the new blob of {}", f.path)))
     };
-    for chunk in content.chunks(4096) {
-        let blobs = chunk
-            .iter()
-            .map(|f| read_new(f))
-            .collect::<Result<Vec<_>, _>>()?;
-        let work: Vec<(&PendingFile, &[u8], Option<IndexEntry>)> = chunk
-            .iter()
-            .zip(&blobs)
-            .map(|(f, b)| {
-                (
-                    *f,
-                    b.as_slice(),
-                    snap.index.get_path(Path::new(f.path.as_str()), 0),
-                )
-            })
-            .collect();
-        let results: Vec<Result<Done, GitError>> = work
-            .into_par_iter()
-            .map(|(f, bytes, entry)| update_one(workdir, f, bytes, entry, written, &counter))
-            .collect();
-        for r in results {
-            record(&mut snap.index, &mut edits, r?, &mut report)?;
-        }
-    }
+    // Index entries are looked up on this thread before any is changed (each file changes
+    // only its own), so the rounds can read one round of blobs while the pool writes the
+    // round before.
+    let mut entries = content
+        .iter()
+        .map(|f| snap.index.get_path(Path::new(f.path.as_str()), 0))
+        .collect::<Vec<_>>()
+        .into_iter();
+    super::rounds::in_rounds(
+        &content,
+        |round| {
+            round
+                .iter()
+                .map(|f| Ok((read_new(f)?, entries.next().flatten())))
+                .collect()
+        },
+        |round, inputs: Vec<(Vec<u8>, Option<IndexEntry>)>| {
+            round
+                .par_iter()
+                .zip(inputs)
+                .map(|(f, (bytes, entry))| update_one(workdir, f, &bytes, entry, written, &counter))
+                .collect()
+        },
+        |_, results: Vec<Result<Done, GitError>>| {
+            for r in results {
+                record(&mut snap.index, &mut edits, r?, &mut report)?;
+            }
+            Ok::<(), GitError>(())
+        },
+    )?;
     if !structure.is_empty() {
         let removals: std::collections::BTreeSet<&str> = structure
             .iter()

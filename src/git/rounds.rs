@@ -10,8 +10,8 @@ pub(crate) const ROUND: usize = 4096;
 
 /// Runs `work` over `items` in rounds of [`ROUND`], in order. `read` fetches a round's inputs on
 /// this thread (while the pool runs `work` on the round before), and `each` receives every
-/// round's results on this thread, in order. The first error of `read` or `each` stops it; a
-/// round already read is then dropped.
+/// round's results on this thread, in order. The first error of `read` or `each` stops it:
+/// a round already worked is handed to `each` before a read error is returned.
 pub(crate) fn in_rounds<T, B, R, E>(
     items: &[T],
     mut read: impl FnMut(&[T]) -> Result<Vec<B>, E>,
@@ -38,8 +38,8 @@ where
                 read_next = read(r);
             }
         });
-        next = read_next?;
         each(round, done)?;
+        next = read_next?;
     }
     Ok(())
 }
@@ -91,8 +91,9 @@ mod tests {
             },
         );
         assert_eq!(result, Err("unreadable"));
-        // The first round's results are handed back; the failed read stops before the second.
-        assert_eq!(handed, 1);
+        // The read of the third round fails while the second is worked: the first two are
+        // handed back, the third never is.
+        assert_eq!(handed, 2);
     }
 
     #[test]
