@@ -10,8 +10,9 @@ use crate::engine::error::EngineError;
 use crate::engine::migrate::{read_manifest, read_version, ManifestError, IMPLICIT_VERSION};
 use crate::engine::progress::Progress;
 use crate::git::cache::{CachedVersion, VersionCache};
+use crate::git::rounds::in_rounds;
 use crate::git::scan::{layout_counts, matches_pathspec, run_pairs, scan_commit, RunPair};
-use crate::git::Repo;
+use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
 use crate::manifest::Json;
 use crate::schema::{Registry, Version};
@@ -69,28 +70,36 @@ pub fn survey(
     progress.finish();
     let missing: Vec<usize> = (0..entries.len()).filter(|i| known[*i].is_none()).collect();
     progress.start("read", missing.len() as u64);
-    for chunk in missing.chunks(4096) {
-        let mut blobs = Vec::with_capacity(chunk.len());
-        for &i in chunk {
-            let e = &entries[i];
-            blobs.push(repo.blob(e.blob, e.path.as_str())?);
-        }
-        let read: Vec<CachedVersion> = blobs
-            .par_iter()
-            .map(|b| match stated_version(b) {
-                Ok(v) => CachedVersion::Version(v),
-                Err(e) => CachedVersion::Invalid {
-                    kind: e.kind().to_string(),
-                    message: e.to_string(),
-                },
-            })
-            .collect();
-        for (&i, v) in chunk.iter().zip(read) {
-            cache.insert(entries[i].blob, v.clone());
-            known[i] = Some(v);
-        }
-        progress.inc(chunk.len() as u64);
-    }
+    // While the pool parses one round, this thread reads the next.
+    in_rounds(
+        &missing,
+        |round| {
+            round
+                .iter()
+                .map(|&i| repo.blob(entries[i].blob, entries[i].path.as_str()))
+                .collect()
+        },
+        |_, blobs| {
+            blobs
+                .par_iter()
+                .map(|b| match stated_version(b) {
+                    Ok(v) => CachedVersion::Version(v),
+                    Err(e) => CachedVersion::Invalid {
+                        kind: e.kind().to_string(),
+                        message: e.to_string(),
+                    },
+                })
+                .collect()
+        },
+        |round, read| {
+            for (&i, v) in round.iter().zip(read) {
+                cache.insert(entries[i].blob, v.clone());
+                known[i] = Some(v);
+            }
+            progress.inc(round.len() as u64);
+            Ok::<(), GitError>(())
+        },
+    )?;
     progress.finish();
     cache.save();
     let mut versions = BTreeMap::new();
