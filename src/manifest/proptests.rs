@@ -1,5 +1,5 @@
-//! Property tests: rendering round trips, byte-exact insertion, the canonical form, and no panics
-//! on any input or edit.
+//! Property tests: rendering round trips, byte-exact insertion, the canonical form, no panics
+//! on any input or edit, and the re-parse after an edit against a full parse.
 
 use proptest::prelude::*;
 
@@ -300,6 +300,10 @@ proptest! {
                 }
                 Err(_) => prop_assert_eq!(doc.as_str(), before.as_str()),
             }
+            // Applied or refused, the tree (re-parsed only where the edit touched it, or read
+            // again after a refusal) is the one a full parse of the bytes gives.
+            let full = parse_text(doc.as_str()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(&doc.root, &full, "after {:?}: {}", edit, doc.as_str());
         }
     }
 }
@@ -408,22 +412,6 @@ proptest! {
                 src = next;
                 root = new_root;
             }
-        }
-    }
-
-    /// After any series of edits, a document's tree is the one a full parse of its bytes gives.
-    #[test]
-    fn edited_documents_keep_the_full_parse_tree(
-        v in arb_small_doc(),
-        style in arb_style(),
-        edits in prop::collection::vec(arb_edit(), 1..6),
-    ) {
-        let text = render(&v, &style);
-        let mut doc = Document::parse(text.as_bytes()).map_err(|e| TestCaseError::fail(e.to_string()))?;
-        for edit in &edits {
-            let _ = doc.apply(edit);
-            let full = parse_text(doc.as_str()).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            prop_assert_eq!(&doc.root, &full, "after {:?}: {}", edit, doc.as_str());
         }
     }
 }
