@@ -10,6 +10,7 @@ pub mod merge_driver;
 pub mod message;
 pub mod objects;
 pub mod pack;
+pub(crate) mod pack_order;
 pub mod refs;
 pub mod repo;
 pub(crate) mod rounds;
