@@ -22,7 +22,7 @@ use crate::git::identity::Identity;
 use crate::git::message::{BatchMessage, StepGroup};
 use crate::git::objects::{batch_pack, write_commit, CommitRequest, FileUpdate};
 use crate::git::pack::{compress_at, Compressed};
-use crate::git::pack_order::{in_pack_order, PackOrder, Place};
+use crate::git::pack_order::{read_in_pack_order, PackOrder, Place};
 use crate::git::rounds::{in_rounds, ROUND};
 use crate::git::scan::{matches_pathspec, run_pairs, scan_commit, RunPair, TreeManifest};
 use crate::git::sign::{SignMode, Signer};
@@ -212,20 +212,6 @@ fn read_blobs(repo: &Repo, entries: &[TreeManifest]) -> Result<Vec<Vec<u8>>, Git
         .iter()
         .map(|e| repo.blob(e.blob, e.path.as_str()))
         .collect()
-}
-
-/// [`read_blobs`] visiting the blobs in the order they lie in the packs (`places`, one per
-/// entry; [`PackOrder`]), and returning them in `entries`' order.
-fn read_blobs_in_pack_order(
-    repo: &Repo,
-    entries: &[TreeManifest],
-    places: &[Place],
-) -> Result<Vec<Vec<u8>>, GitError> {
-    let mut out = vec![Vec::new(); entries.len()];
-    for i in in_pack_order(places) {
-        out[i] = repo.blob(entries[i].blob, entries[i].path.as_str())?;
-    }
-    Ok(out)
 }
 
 /// Plans a batch: reads the manifests of the target ref's commit, migrates each in memory
@@ -489,7 +475,8 @@ pub fn apply(
             // Rounds are read once each, in order.
             let at = &places[read_to..read_to + round.len()];
             read_to += round.len();
-            read_blobs_in_pack_order(repo, round, at).map_err(EngineError::from)
+            read_in_pack_order(round, at, |e| repo.blob(e.blob, e.path.as_str()))
+                .map_err(EngineError::from)
         },
         |round, blobs| transform_round(round, blobs, &mopts, &batch, level),
         |round, results| {

@@ -34,6 +34,7 @@ use crate::git::diff::tree_changes;
 use crate::git::history::{records, Record, RecordKind};
 use crate::git::message::keys;
 use crate::git::message::RelocationMessage;
+use crate::git::pack_order::{read_in_pack_order, PackOrder, Place};
 use crate::git::rounds::in_rounds;
 use crate::git::scan::{is_manifest_path, scan_commit, RunPair};
 use crate::git::shallow::Shallow;
@@ -312,21 +313,36 @@ fn audit_batch(
     };
     let mut steps: BTreeMap<String, usize> = BTreeMap::new();
     let mut written = Vec::new();
-    // Read in rounds on this thread while the pool audits the round before.
+    // Read in rounds on this thread while the pool audits the round before, each round in
+    // pack order (git::pack_order).
+    let (old_places, new_places): (Vec<Place>, Vec<Place>) = {
+        let packs = PackOrder::read(repo.git_dir());
+        modified
+            .iter()
+            .map(|m| (packs.place(&m.old), packs.place(&m.new)))
+            .unzip()
+    };
+    let mut read_to = 0;
     in_rounds(
         &modified,
         |round| {
-            round
+            // Rounds are read once each, in order.
+            let at = read_to..read_to + round.len();
+            read_to += round.len();
+            let before = read_in_pack_order(round, &old_places[at.clone()], |m| {
+                repo.blob(m.old, &m.path)
+            })?;
+            let after = read_in_pack_order(round, &new_places[at], |m| repo.blob(m.new, &m.path))?;
+            Ok(round
                 .iter()
-                .map(|m| {
-                    Ok(Changed {
-                        before: repo.blob(m.old, &m.path)?,
-                        after: repo.blob(m.new, &m.path)?,
-                        path: m.path.clone(),
-                        at_base: None,
-                    })
+                .zip(before.into_iter().zip(after))
+                .map(|(m, (before, after))| Changed {
+                    before,
+                    after,
+                    path: m.path.clone(),
+                    at_base: None,
                 })
-                .collect()
+                .collect())
         },
         |_, changed| {
             changed
@@ -779,13 +795,21 @@ fn audit_revision(
     let batch_paths: HashSet<&str> = written.keys().map(|(p, _)| p.as_str()).collect();
     let mut out = Vec::new();
     let mut drifted = Vec::new();
+    let places: Vec<Place> = {
+        let packs = PackOrder::read(repo.git_dir());
+        scan.manifests
+            .iter()
+            .map(|m| packs.place(&m.blob))
+            .collect()
+    };
+    let mut read_to = 0;
     in_rounds(
         &scan.manifests,
         |round| {
-            round
-                .iter()
-                .map(|m| repo.blob(m.blob, m.path.as_str()))
-                .collect()
+            // Rounds are read once each, in order, each in pack order.
+            let at = &places[read_to..read_to + round.len()];
+            read_to += round.len();
+            read_in_pack_order(round, at, |m| repo.blob(m.blob, m.path.as_str()))
         },
         |round, blobs| {
             round

@@ -116,6 +116,20 @@ impl PackOrder {
 /// An object's place: (pack, offset), `(0, 0)` when in no pack.
 pub(crate) type Place = (usize, u64);
 
+/// Reads one blob for each of `items` (`read`), visiting them in the order of their `places`
+/// (one per item), and returns the blobs in `items`' order.
+pub(crate) fn read_in_pack_order<T, E>(
+    items: &[T],
+    places: &[Place],
+    mut read: impl FnMut(&T) -> Result<Vec<u8>, E>,
+) -> Result<Vec<Vec<u8>>, E> {
+    let mut out = vec![Vec::new(); items.len()];
+    for i in in_pack_order(places) {
+        out[i] = read(&items[i])?;
+    }
+    Ok(out)
+}
+
 /// The positions `0..places.len()` in the order of their places (stable for equal places, so
 /// loose objects keep their order).
 pub(crate) fn in_pack_order(places: &[Place]) -> Vec<usize> {
