@@ -278,9 +278,7 @@ pub(crate) fn parse_value(bytes: &[u8]) -> Result<Json, ParseError> {
 
 /// `bytes` as text: no byte order mark, valid UTF-8.
 fn checked_text(bytes: &[u8]) -> Result<&str, ParseError> {
-    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
-        return Err(ParseError::at(ParseErrorKind::ByteOrderMark, bytes, 0));
-    }
+    refuse_bom(bytes)?;
     std::str::from_utf8(bytes).map_err(|e| {
         let offset = e.valid_up_to();
         ParseError::at(ParseErrorKind::InvalidUtf8 { offset }, bytes, offset)
@@ -289,14 +287,16 @@ fn checked_text(bytes: &[u8]) -> Result<&str, ParseError> {
 
 /// The span tree of text that is already a `str` (an edited document): no UTF-8 check to repeat.
 pub(crate) fn parse_text(src: &str) -> Result<Node, ParseError> {
-    if src.starts_with('\u{feff}') {
-        return Err(ParseError::at(
-            ParseErrorKind::ByteOrderMark,
-            src.as_bytes(),
-            0,
-        ));
-    }
+    refuse_bom(src.as_bytes())?;
     parse_str(src).map(|(root, _)| root)
+}
+
+/// JSON text may not start with a UTF-8 byte order mark.
+fn refuse_bom(bytes: &[u8]) -> Result<(), ParseError> {
+    if bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        return Err(ParseError::at(ParseErrorKind::ByteOrderMark, bytes, 0));
+    }
+    Ok(())
 }
 
 /// Where one splice changed a document: old bytes `start..old_end` became `start..new_end`.
@@ -318,6 +318,7 @@ pub(crate) struct Changed {
 /// same number of containers as before. On any failure the text is parsed again in full, so the
 /// error is the full parse's too.
 pub(crate) fn reparse(src: &str, old: Node, changed: Changed) -> Result<Node, ParseError> {
+    refuse_bom(src.as_bytes())?;
     let mut reuse = Vec::new();
     harvest(old, changed, &mut reuse);
     let mut p = Parser {
@@ -327,10 +328,7 @@ pub(crate) fn reparse(src: &str, old: Node, changed: Changed) -> Result<Node, Pa
         escapes: EscapeStats::default(),
         reuse: reuse.into_iter().peekable(),
     };
-    match p.document() {
-        Ok(root) if !src.starts_with('\u{feff}') => Ok(root),
-        _ => parse_text(src),
-    }
+    p.document().or_else(|_| parse_text(src))
 }
 
 /// A part of the document before an edit that the re-parse can take over whole.
