@@ -22,7 +22,7 @@ use crate::git::identity::Identity;
 use crate::git::message::{BatchMessage, StepGroup};
 use crate::git::objects::{batch_pack, write_commit, CommitRequest, FileUpdate};
 use crate::git::pack::{compress_at, Compressed};
-use crate::git::pack_order::{read_in_pack_order, PackOrder, Place};
+use crate::git::pack_order::PackOrder;
 use crate::git::rounds::{in_rounds, ROUND};
 use crate::git::scan::{matches_pathspec, run_pairs, scan_commit, RunPair, TreeManifest};
 use crate::git::sign::{SignMode, Signer};
@@ -464,18 +464,12 @@ pub fn apply(
     // blobs (libgit2 reads stay on this thread).
     // Each manifest's place in the packs, so a round is read in pack order; the indexes are
     // dropped once read (at 1M manifests one is 113 MB).
-    let places: Vec<Place> = {
-        let packs = PackOrder::read(repo.git_dir());
-        manifests.iter().map(|m| packs.place(&m.blob)).collect()
-    };
-    let mut read_to = 0;
+    let mut pack_order = PackOrder::read(repo.git_dir()).of(manifests.iter().map(|m| m.blob));
     in_rounds(
         &manifests,
         |round| {
-            // Rounds are read once each, in order.
-            let at = &places[read_to..read_to + round.len()];
-            read_to += round.len();
-            read_in_pack_order(round, at, |e| repo.blob(e.blob, e.path.as_str()))
+            pack_order
+                .read(round, |e| repo.blob(e.blob, e.path.as_str()))
                 .map_err(EngineError::from)
         },
         |round, blobs| transform_round(round, blobs, &mopts, &batch, level),

@@ -34,7 +34,7 @@ use crate::git::diff::tree_changes;
 use crate::git::history::{records, Record, RecordKind};
 use crate::git::message::keys;
 use crate::git::message::RelocationMessage;
-use crate::git::pack_order::{read_in_pack_order, PackOrder, Place};
+use crate::git::pack_order::PackOrder;
 use crate::git::rounds::in_rounds;
 use crate::git::scan::{is_manifest_path, scan_commit, RunPair};
 use crate::git::shallow::Shallow;
@@ -145,12 +145,14 @@ pub fn verify(
     // Each step's checksums as batches recorded them: step -> checksum -> batches (oldest last).
     let mut applied: BTreeMap<String, BTreeMap<String, Vec<CommitId>>> = BTreeMap::new();
     let mut sums = HashMap::new();
+    // Where objects lie in the packs, read once for every batch and the revision.
+    let packs = PackOrder::read(repo.git_dir());
     for b in &batches {
         if cut(b.commit) {
             progress.inc(1);
             continue;
         }
-        let (f, w) = audit_batch(repo, cfg, b, &mut sums)?;
+        let (f, w) = audit_batch(repo, cfg, &packs, b, &mut sums)?;
         findings.extend(f);
         for (_, (_, entry)) in &w {
             if let Some(Json::Object(sums)) = entry.get("migration_checksums") {
@@ -199,8 +201,16 @@ pub fn verify(
         }
     }
     progress.start("audit revision", 0);
-    let (manifests, f, pairs, drifted) =
-        audit_revision(repo, cfg, rev, &written, &renamed, shallow.as_ref(), &sums)?;
+    let (manifests, f, pairs, drifted) = audit_revision(
+        repo,
+        cfg,
+        &packs,
+        rev,
+        &written,
+        &renamed,
+        shallow.as_ref(),
+        &sums,
+    )?;
     findings.extend(f);
     progress.finish();
     progress.start("attribute drift", drifted.len() as u64);
@@ -255,6 +265,7 @@ type Written = Vec<((String, String), (CommitId, Json))>;
 fn audit_batch(
     repo: &Repo,
     cfg: &Config,
+    packs: &PackOrder,
     b: &Record,
     sums: &mut HashMap<Oid, String>,
 ) -> Result<(Vec<Finding>, Written), GitError> {
@@ -314,25 +325,14 @@ fn audit_batch(
     let mut steps: BTreeMap<String, usize> = BTreeMap::new();
     let mut written = Vec::new();
     // Read in rounds on this thread while the pool audits the round before, each round in
-    // pack order (git::pack_order).
-    let (old_places, new_places): (Vec<Place>, Vec<Place>) = {
-        let packs = PackOrder::read(repo.git_dir());
-        modified
-            .iter()
-            .map(|m| (packs.place(&m.old), packs.place(&m.new)))
-            .unzip()
-    };
-    let mut read_to = 0;
+    // pack order.
+    let mut befores = packs.of(modified.iter().map(|m| m.old));
+    let mut afters = packs.of(modified.iter().map(|m| m.new));
     in_rounds(
         &modified,
         |round| {
-            // Rounds are read once each, in order.
-            let at = read_to..read_to + round.len();
-            read_to += round.len();
-            let before = read_in_pack_order(round, &old_places[at.clone()], |m| {
-                repo.blob(m.old, &m.path)
-            })?;
-            let after = read_in_pack_order(round, &new_places[at], |m| repo.blob(m.new, &m.path))?;
+            let before = befores.read(round, |m| repo.blob(m.old, &m.path))?;
+            let after = afters.read(round, |m| repo.blob(m.new, &m.path))?;
             Ok(round
                 .iter()
                 .zip(before.into_iter().zip(after))
@@ -782,9 +782,11 @@ fn former_names(path: &str, renamed: &HashMap<String, String>) -> Vec<String> {
 
 type RevisionAudit = (usize, Vec<Finding>, Vec<RunPair>, Vec<Drifted>);
 
+#[allow(clippy::too_many_arguments)]
 fn audit_revision(
     repo: &Repo,
     cfg: &Config,
+    packs: &PackOrder,
     rev: CommitId,
     written: &HashMap<(String, String), (CommitId, Json)>,
     renamed: &HashMap<String, String>,
@@ -795,22 +797,10 @@ fn audit_revision(
     let batch_paths: HashSet<&str> = written.keys().map(|(p, _)| p.as_str()).collect();
     let mut out = Vec::new();
     let mut drifted = Vec::new();
-    let places: Vec<Place> = {
-        let packs = PackOrder::read(repo.git_dir());
-        scan.manifests
-            .iter()
-            .map(|m| packs.place(&m.blob))
-            .collect()
-    };
-    let mut read_to = 0;
+    let mut pack_order = packs.of(scan.manifests.iter().map(|m| m.blob));
     in_rounds(
         &scan.manifests,
-        |round| {
-            // Rounds are read once each, in order, each in pack order.
-            let at = &places[read_to..read_to + round.len()];
-            read_to += round.len();
-            read_in_pack_order(round, at, |m| repo.blob(m.blob, m.path.as_str()))
-        },
+        |round| pack_order.read(round, |m| repo.blob(m.blob, m.path.as_str())),
         |round, blobs| {
             round
                 .par_iter()

@@ -116,23 +116,50 @@ impl PackOrder {
 /// An object's place: (pack, offset), `(0, 0)` when in no pack.
 pub(crate) type Place = (usize, u64);
 
-/// Reads one blob for each of `items` (`read`), visiting them in the order of their `places`
-/// (one per item), and returns the blobs in `items`' order.
-pub(crate) fn read_in_pack_order<T, E>(
-    items: &[T],
-    places: &[Place],
-    mut read: impl FnMut(&T) -> Result<Vec<u8>, E>,
-) -> Result<Vec<Vec<u8>>, E> {
-    let mut out = vec![Vec::new(); items.len()];
-    for i in in_pack_order(places) {
-        out[i] = read(&items[i])?;
+/// The places of a list of objects, read round after round ([`crate::git::rounds`]), each
+/// round's objects visited in pack order.
+pub(crate) struct InPackOrder {
+    places: Vec<Place>,
+    /// Where the next round starts in `places`.
+    next: usize,
+}
+
+impl PackOrder {
+    /// The places of `ids` (one per item of the list the rounds go through, in its order);
+    /// the packs' indexes are not needed after this.
+    pub(crate) fn of(&self, ids: impl Iterator<Item = Oid>) -> InPackOrder {
+        InPackOrder {
+            places: ids.map(|id| self.place(&id)).collect(),
+            next: 0,
+        }
     }
-    Ok(out)
+}
+
+impl InPackOrder {
+    /// Reads one blob for each item of the next round (`read`), visiting them in pack order,
+    /// and returns the blobs in the round's order. Rounds are read once each, in order.
+    pub(crate) fn read<T, E>(
+        &mut self,
+        round: &[T],
+        mut read: impl FnMut(&T) -> Result<Vec<u8>, E>,
+    ) -> Result<Vec<Vec<u8>>, E> {
+        let order: Vec<usize> = match self.places.get(self.next..self.next + round.len()) {
+            Some(places) => in_pack_order(places),
+            // Not a round of the list the places are of: its own order.
+            None => (0..round.len()).collect(),
+        };
+        self.next += round.len();
+        let mut out = vec![Vec::new(); round.len()];
+        for i in order {
+            out[i] = read(&round[i])?;
+        }
+        Ok(out)
+    }
 }
 
 /// The positions `0..places.len()` in the order of their places (stable for equal places, so
 /// loose objects keep their order).
-pub(crate) fn in_pack_order(places: &[Place]) -> Vec<usize> {
+fn in_pack_order(places: &[Place]) -> Vec<usize> {
     let mut order: Vec<usize> = (0..places.len()).collect();
     order.sort_by_key(|&i| places[i]);
     order
@@ -204,8 +231,19 @@ mod tests {
         // The order sorts by those offsets; an id in no pack goes first.
         let mut asked: Vec<Oid> = ids.iter().map(|s| Oid::from_str(s).unwrap()).collect();
         asked.push(Oid::from_str("0123456789abcdef0123456789abcdef01234567").unwrap());
-        let places: Vec<Place> = asked.iter().map(|id| order.place(id)).collect();
-        let sorted = in_pack_order(&places);
+        // One round of them, read through the rounds' reader: visited in pack order, handed
+        // back in the round's order.
+        let mut visited = Vec::new();
+        let blobs = order
+            .of(asked.iter().copied())
+            .read(&asked, |id| {
+                visited.push(asked.iter().position(|a| a == id).unwrap());
+                Ok::<_, ()>(id.as_bytes().to_vec())
+            })
+            .unwrap();
+        let handed: Vec<Vec<u8>> = asked.iter().map(|id| id.as_bytes().to_vec()).collect();
+        assert_eq!(blobs, handed);
+        let sorted = visited;
         assert_eq!(sorted[0], asked.len() - 1);
         let offsets: Vec<u64> = sorted[1..]
             .iter()
