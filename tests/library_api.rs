@@ -15,7 +15,7 @@ use artifact_migrate::engine::{
 use artifact_migrate::error::ErrorKind;
 use artifact_migrate::git::{GitError, Repo};
 use artifact_migrate::ids::RepoPath;
-use artifact_migrate::schema::Registry;
+use artifact_migrate::schema::{Registry, Version};
 use common::*;
 
 fn open(repo: &TestRepo) -> Repo {
@@ -95,23 +95,32 @@ fn engine_apply_refuses_uncommitted_definitions() {
     let r = open(&repo);
     let cfg = r.load_config().expect("the default config");
     // Even with a registry that does not come from those files: a batch must name
-    // definitions that are in git.
-    let e = apply(
-        &r,
-        &cfg,
-        &Registry::with_builtins(),
-        &ApplyOptions::default(),
-        &NoProgress,
-    )
-    .expect_err("refused");
-    match &e {
-        EngineError::UncommittedDefinitions(paths) => {
-            assert_eq!(paths, &[".artifact-migrate/migrations/1.2.0-1.3.0.toml"])
+    // definitions that are in git. On the checked-out branch and on another one (where the
+    // check runs on a thread of its own beside the scan), and answered before any other
+    // refusal of the batch (here a target version no migration reaches).
+    let unreachable: Version = "9.9.9".parse().expect("a version");
+    for branch in [None, Some("side".to_string())] {
+        for target in [None, Some(unreachable)] {
+            let mut opts = ApplyOptions::default();
+            opts.plan.branch = branch.clone();
+            opts.plan.target = target;
+            let e = apply(&r, &cfg, &Registry::with_builtins(), &opts, &NoProgress)
+                .expect_err("refused");
+            match &e {
+                EngineError::UncommittedDefinitions(paths) => {
+                    assert_eq!(paths, &[".artifact-migrate/migrations/1.2.0-1.3.0.toml"])
+                }
+                other => panic!("{branch:?} {target:?}: {other:?}"),
+            }
+            assert_eq!(e.kind(), ErrorKind::Refused);
+            assert_eq!(repo.count_objects(), objects, "nothing was written");
         }
-        other => panic!("{other:?}"),
     }
-    assert_eq!(e.kind(), ErrorKind::Refused);
-    assert_eq!(repo.count_objects(), objects, "nothing was written");
+    // Committed, the definitions no longer stop a batch on another branch.
+    repo.commit("add the migration");
+    let mut opts = ApplyOptions::default();
+    opts.plan.branch = Some("side".to_string());
+    apply(&r, &cfg, &Registry::with_builtins(), &opts, &NoProgress).expect("applied");
 }
 
 #[test]

@@ -15,7 +15,7 @@ use crate::engine::migrate::{
     migrate_manifest, ChangeNote, ManifestError, MigrateOptions, Outcome,
 };
 use crate::engine::progress::Progress;
-use crate::engine::registry::uncommitted_definitions;
+use crate::engine::registry::{uncommitted_definitions, DefinitionsCheck};
 use crate::fault;
 use crate::git::cache::{CachedVersion, VersionCache};
 use crate::git::identity::Identity;
@@ -408,37 +408,60 @@ pub fn apply(
     opts: &ApplyOptions,
     progress: &dyn Progress,
 ) -> Result<ApplyReport, EngineError> {
-    let dirty_definitions = uncommitted_definitions(repo)?;
-    if !dirty_definitions.is_empty() {
-        return Err(EngineError::UncommittedDefinitions(dirty_definitions));
-    }
+    let refuse = |dirty: Vec<String>| match dirty.is_empty() {
+        true => Ok(()),
+        false => Err(EngineError::UncommittedDefinitions(dirty)),
+    };
+    let target_ref = repo.target(opts.plan.branch.as_deref());
+    // For a batch on a branch that is not checked out, the definitions are checked on a
+    // thread of their own while the scan runs; it is still answered first. Otherwise the
+    // check reads the index this thread's dirty check then uses.
+    let check = match &target_ref {
+        Ok(t) if !t.checked_out && repo.workdir().is_some() => Some(DefinitionsCheck::start(repo)?),
+        _ => {
+            refuse(uncommitted_definitions(repo)?)?;
+            None
+        }
+    };
     // A signal from here on stops at a safe point (crate::interrupt), not in a write.
     let _guard = crate::interrupt::guard();
-    // One identity and one timestamp for the whole batch: history entries, trailer and
-    // committer date must agree to the second.
-    let identity = Identity::from_env(repo)?;
-    // Git's signing settings are read before any work: a bad one stops the batch here.
-    let signer = Signer::from_config(repo, opts.sign).map_err(GitError::from)?;
-    let target = target_version(registry, opts.plan.target)?;
-    let target_ref = repo.target(opts.plan.branch.as_deref())?;
+    let prepared = (|| {
+        // One identity and one timestamp for the whole batch: history entries, trailer and
+        // committer date must agree to the second.
+        let identity = Identity::from_env(repo)?;
+        // Git's signing settings are read before any work: a bad one stops the batch here.
+        let signer = Signer::from_config(repo, opts.sign).map_err(GitError::from)?;
+        let target = target_version(registry, opts.plan.target)?;
+        let target_ref = target_ref?;
+        let scope = scope(repo, cfg, &target_ref, &opts.plan.pathspecs, progress)?;
+        if target_ref.checked_out {
+            progress.start("check attributes", 0);
+            let paths = scope.manifests.iter().map(|m| &m.path);
+            check_no_filters(repo, paths, scope.has_gitattributes)?;
+            progress.finish();
+            progress.start("check dirty", scope.manifests.len() as u64);
+            let in_scope: Vec<(RepoPath, Oid)> = scope
+                .manifests
+                .iter()
+                .map(|m| (m.path.clone(), m.blob))
+                .collect();
+            let dirty = dirty_paths(repo, &in_scope)?;
+            progress.finish();
+            if !dirty.is_empty() {
+                return Err(EngineError::DirtyManifests { paths: dirty });
+            }
+        }
+        Ok::<_, EngineError>((identity, signer, target, target_ref, scope))
+    })();
+    if let Some(check) = check {
+        refuse(check.finish()?)?;
+    }
+    let (identity, signer, target, target_ref, scope) = prepared?;
     let Scope {
         manifests,
         mut failed,
-        has_gitattributes,
-    } = scope(repo, cfg, &target_ref, &opts.plan.pathspecs, progress)?;
-    if target_ref.checked_out {
-        progress.start("check attributes", 0);
-        check_no_filters(repo, manifests.iter().map(|m| &m.path), has_gitattributes)?;
-        progress.finish();
-        progress.start("check dirty", manifests.len() as u64);
-        let in_scope: Vec<(RepoPath, Oid)> =
-            manifests.iter().map(|m| (m.path.clone(), m.blob)).collect();
-        let dirty = dirty_paths(repo, &in_scope)?;
-        progress.finish();
-        if !dirty.is_empty() {
-            return Err(EngineError::DirtyManifests { paths: dirty });
-        }
-    }
+        has_gitattributes: _,
+    } = scope;
     let (batch, mopts) = batch_setup(
         registry,
         cfg,

@@ -252,3 +252,24 @@ pub fn uncommitted_definitions(repo: &Repo) -> Result<Vec<String>, GitError> {
     out.sort();
     Ok(out)
 }
+
+/// [`uncommitted_definitions`] on a thread of its own, with its own handle on the repository,
+/// so that its one costly part, reading the index (at 100k manifests 400k entries, 0.38 s),
+/// overlaps the caller's work. [`DefinitionsCheck::finish`] waits for it.
+pub struct DefinitionsCheck(std::thread::JoinHandle<Result<Vec<String>, GitError>>);
+
+impl DefinitionsCheck {
+    pub fn start(repo: &Repo) -> Result<DefinitionsCheck, GitError> {
+        let other = repo.reopen()?;
+        Ok(DefinitionsCheck(std::thread::spawn(move || {
+            uncommitted_definitions(&other)
+        })))
+    }
+
+    /// The check's answer (a panic in it is the caller's panic).
+    pub fn finish(self) -> Result<Vec<String>, GitError> {
+        self.0
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+}
