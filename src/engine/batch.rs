@@ -460,7 +460,7 @@ pub fn apply(
     let Scope {
         manifests,
         mut failed,
-        has_gitattributes: _,
+        ..
     } = scope;
     let (batch, mopts) = batch_setup(
         registry,

@@ -54,17 +54,16 @@ impl Repo {
     /// Another handle on this repository (the same `.git` directory and working tree), for
     /// another thread: a libgit2 handle serves one thread at a time.
     pub fn reopen(&self) -> Result<Repo, GitError> {
-        let git = Repository::open(self.git_dir()).map_err(GitError::git(format!(
-            "open repository at {}",
-            self.git_dir().display()
-        )))?;
+        let other = Repo::open(self.git_dir())?;
         if let Some(workdir) = self.workdir() {
-            if git.workdir() != Some(workdir) {
-                git.set_workdir(workdir, false)
+            if other.workdir() != Some(workdir) {
+                other
+                    .git
+                    .set_workdir(workdir, false)
                     .map_err(GitError::git("set the working tree"))?;
             }
         }
-        Ok(Repo { git })
+        Ok(other)
     }
 
     /// The libgit2 handle, for callers that need more than this layer offers.
