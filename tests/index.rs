@@ -217,6 +217,7 @@ both_backends!(
     schema_versions_are_upgraded_or_rebuilt_never_misread,
     runs_answers_from_the_index,
     the_library_answers_as_of_one_commit,
+    a_full_build_reads_in_pack_order_and_keeps_its_indexes,
 );
 
 /// A small corpus in the pipeline's shape: `n` runs over a few jobs, mostly 1.0.0 (half of
@@ -771,6 +772,71 @@ fn schema_versions_are_upgraded_or_rebuilt_never_misread(b: &Backend) {
     );
     b.cli(&repo, ["index", "--rebuild"]).expect_code(0);
     assert_eq!(b.snapshot(&repo), fresh);
+}
+
+/// The secondary indexes of `run_index`, as the database lists them.
+fn run_indexes(b: &Backend, repo: &TestRepo) -> Vec<String> {
+    let sql = match b.db {
+        Db::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'run_index' AND name LIKE 'run_index_by%' ORDER BY name",
+        Db::Postgres(_) => "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'run_index' AND indexname LIKE 'run_index_by%' ORDER BY indexname",
+    };
+    b.rows(repo, sql)
+        .iter()
+        .map(|r| r["name"].as_str().expect("a name").to_string())
+        .collect()
+}
+
+/// A full build makes the secondary indexes after its rows and reads the blobs on a thread
+/// of its own, in pack order: whichever way the index is built (new, `--rebuild`,
+/// incrementally), the indexes are there and the rows are git's. A blob that cannot be read
+/// stops the build with its path, and the index stays as it was.
+fn a_full_build_reads_in_pack_order_and_keeps_its_indexes(b: &Backend) {
+    let repo = corpus(12);
+    no_refresh(&repo);
+    // Packed, so the reads are reordered (a loose object has no place in a pack).
+    repo.git(["gc", "-q"]);
+    let mut want: Vec<String> = artifact_migrate::index::schema::RUN_INDEXES
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    want.sort();
+    b.cli(&repo, ["index"]).expect_code(0);
+    assert_agrees_with_git(b, &repo);
+    assert_eq!(run_indexes(b, &repo), want);
+    if let Db::Sqlite = b.db {
+        assert_eq!(b.rows(&repo, "PRAGMA page_size")[0]["page_size"], 65536);
+    }
+    assert_rebuild_equals(b, &repo);
+    assert_eq!(run_indexes(b, &repo), want);
+    repo.cli(["apply", "-q"]).expect_code(0);
+    b.cli(&repo, ["index"]).expect_code(0);
+    assert_agrees_with_git(b, &repo);
+    assert_eq!(run_indexes(b, &repo), want);
+
+    let before = b.snapshot(&repo);
+    let path = "artifacts/job-9/run-late/manifest.json";
+    repo.manifest(
+        "job-9/run-late",
+        json!({"schema_version": "1.0.0", "run_id": "run-late", "job_id": "job-9", "status": "succeeded"}),
+    )
+    .commit("one more run");
+    let blob = repo.git(["rev-parse", &format!("HEAD:{path}")]);
+    let blob = blob.trim();
+    let loose = repo
+        .git_dir()
+        .join("objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    std::fs::remove_file(&loose).expect("the new blob is a loose object");
+    let run = b.cli(&repo, ["index", "--rebuild"]);
+    assert_ne!(run.code, 0, "{run}");
+    assert!(run.stderr.contains(path), "{run}");
+    assert_eq!(
+        b.snapshot(&repo),
+        before,
+        "a failed build changed the index"
+    );
+    assert_eq!(run_indexes(b, &repo), want);
 }
 
 fn runs_answers_from_the_index(b: &Backend) {

@@ -28,6 +28,7 @@ use crate::config::Config;
 use crate::engine::log::{log, LogEntry};
 use crate::engine::progress::Progress;
 use crate::git::diff::tree_changes;
+use crate::git::pack_order::PackOrder;
 use crate::git::scan::{is_manifest_path, scan_commit};
 use crate::git::{GitError, Repo};
 use crate::ids::CommitId;
@@ -251,6 +252,9 @@ fn prepare_schema(db: &mut dyn Backend, rebuild: bool) -> Result<Option<String>,
             db.batch(&format!("DROP TABLE IF EXISTS {t}"))?;
         }
         db.batch(schema::CREATE)?;
+        for &ix in schema::RUN_INDEXES {
+            db.batch(&schema::create_index(ix))?;
+        }
         db.execute(schema::SCHEMA_VERSION_INIT, &[Val::Int(SCHEMA_VERSION)])?;
         Ok(())
     };
@@ -520,6 +524,12 @@ fn update_locked(
             db.execute(&format!("DELETE FROM {t}"), &[])?;
         }
     }
+    if full {
+        // Made again once the rows are in; nothing below reads them before that.
+        for &(name, _) in schema::RUN_INDEXES {
+            db.batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+        }
+    }
     let old_bases = if full {
         Bases::default()
     } else {
@@ -557,6 +567,13 @@ fn update_locked(
     };
     apply.run(&changes, opts.progress)?;
     let read = apply.read;
+    if full {
+        opts.progress.start("create indexes", 0);
+        for &ix in schema::RUN_INDEXES {
+            db.batch(&schema::create_index(ix))?;
+        }
+        opts.progress.finish();
+    }
     if !full {
         relink(db, &old_bases, bases)?;
     }
@@ -718,10 +735,39 @@ impl Apply<'_> {
             .filter_map(|c| c.new.map(|(id, mode)| (c.path.as_str(), id, mode)))
             .collect();
         progress.start("index", new.len() as u64);
-        for round in new.chunks(ROUND) {
-            self.round(round)?;
-            progress.inc(round.len() as u64);
-        }
+        // The blobs are read on a thread of their own (its own libgit2 handle), one round
+        // ahead of the rows this thread writes: reading and writing took about the same time
+        // and ran one after the other. Each round is read in pack order (docs/performance.md).
+        let mut places = PackOrder::read(self.repo.git_dir()).of(new.iter().map(|n| n.1));
+        let reader = self.repo.reopen()?;
+        let new = &new;
+        std::thread::scope(|s| -> Result<(), IndexError> {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            s.spawn(move || {
+                for round in new.chunks(ROUND) {
+                    let blobs = places.read(round, |&(path, id, mode)| {
+                        if mode == SYMLINK {
+                            Ok(Vec::new())
+                        } else {
+                            reader.blob(id, path)
+                        }
+                    });
+                    let failed = blobs.is_err();
+                    // A closed channel: the writer stopped at an error of its own.
+                    if tx.send(blobs).is_err() || failed {
+                        break;
+                    }
+                }
+            });
+            for round in new.chunks(ROUND) {
+                // The reader sends every round or stops after sending its error, so the
+                // channel closes early only if it panicked (which the scope passes on).
+                let Ok(blobs) = rx.recv() else { break };
+                self.round(round, blobs?)?;
+                progress.inc(round.len() as u64);
+            }
+            Ok(())
+        })?;
         progress.finish();
         self.resolve_groups()
     }
@@ -794,16 +840,14 @@ impl Apply<'_> {
         Ok(())
     }
 
-    /// Reads one round of manifests and writes what they hold.
-    fn round(&mut self, round: &[(&str, Oid, i32)]) -> Result<(), IndexError> {
-        let mut blobs = Vec::with_capacity(round.len());
-        for &(path, id, mode) in round {
-            blobs.push(if mode == SYMLINK {
-                None
-            } else {
-                Some(self.repo.blob(id, path)?)
-            });
-        }
+    /// Writes what one round of manifests holds (`blobs`: their bytes, in the round's order;
+    /// a symbolic link's are not read).
+    fn round(&mut self, round: &[(&str, Oid, i32)], blobs: Vec<Vec<u8>>) -> Result<(), IndexError> {
+        let blobs: Vec<Option<Vec<u8>>> = round
+            .iter()
+            .zip(blobs)
+            .map(|(&(_, _, mode), b)| (mode != SYMLINK).then_some(b))
+            .collect();
         self.read += blobs.iter().filter(|b| b.is_some()).count() as u64;
         let cfg = self.cfg;
         let extracted: Vec<Extracted> = round
