@@ -804,7 +804,7 @@ fn a_full_build_reads_in_pack_order_and_keeps_its_indexes(b: &Backend) {
     assert_agrees_with_git(b, &repo);
     assert_eq!(run_indexes(b, &repo), want);
     if let Db::Sqlite = b.db {
-        assert_eq!(b.rows(&repo, "PRAGMA page_size")[0]["page_size"], 65536);
+        assert_eq!(b.rows(&repo, "PRAGMA page_size")[0]["page_size"], 16384);
     }
     assert_rebuild_equals(b, &repo);
     assert_eq!(run_indexes(b, &repo), want);

@@ -12,7 +12,7 @@ use super::backend::{Backend, ColType, Val};
 use super::{IndexError, DEFAULT_LOCK_WAIT};
 
 /// The page size of a database this creates.
-const PAGE_SIZE: i64 = 65536;
+const PAGE_SIZE: i64 = 16384;
 
 /// An open SQLite index.
 pub struct Sqlite {
@@ -53,11 +53,12 @@ impl Sqlite {
         conn.busy_timeout(DEFAULT_LOCK_WAIT)
             .map_err(|e| err(in_words(&conn, path, &e)))?;
         if create {
-            // Pages of 64 KiB for a new database (the setting does nothing to one that has
+            // Pages of 16 KiB for a new database (the setting does nothing to one that has
             // pages already, and cannot change once it is in WAL mode): a full build of a
             // million manifests writes 2.2 GB through the WAL in one transaction, and with
             // 4 KiB pages SQLite's search of the WAL for each page and the kernel's zeroing
-            // of each frame's partial blocks made it superlinear (docs/performance.md).
+            // of each frame's partial blocks grew faster than the rows. 64 KiB pages built
+            // as fast but made a filtered `runs` read more (docs/performance.md).
             conn.pragma_update(None, "page_size", PAGE_SIZE)
                 .map_err(|e| err(in_words(&conn, path, &e)))?;
         }
