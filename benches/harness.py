@@ -276,6 +276,12 @@ def phase_ratios(small, big, n_small, n_big):
             if s:
                 q = v / s
                 out.append(f"| {row} | {p} | {s:.2f} | {v:.2f} | {q:.1f}× | ≤ {lin * 1.1:.1f}×{'' if q <= lin * 1.1 else ' MISSED'} |")
+    # The whole commands, and git's own read of the same blobs: how much of a phase's growth
+    # the machine gives any reader of a pack ten times the size (page cache, memory).
+    for row, v in big.items():
+        if not row.startswith("_") and row in small and small[row][0] > 0:
+            what = "(git's own growth)" if row == "read floor" else "(reference)"
+            out.append(f"| {row} | whole command | {small[row][0]:.2f} | {v[0]:.2f} | {v[0] / small[row][0]:.1f}× | {what} |")
     return "\n".join(out)
 
 
