@@ -978,3 +978,131 @@ fn a_subject_like_a_patch_separator_keeps_the_batch_readable() {
         "{log}"
     );
 }
+
+/// The versions git holds at HEAD: each manifest's `schema_version` as `git show` prints it
+/// (`inputs/` and dot-directories are not runs), and the manifests that are not JSON.
+fn versions_by_git(repo: &TestRepo) -> (Value, Vec<String>) {
+    let mut versions = serde_json::Map::new();
+    let mut invalid = Vec::new();
+    let names = repo.git(["ls-tree", "-r", "--name-only", "HEAD", "artifacts"]);
+    for path in names
+        .lines()
+        .filter(|p| p.ends_with("/manifest.json") && !p.contains("/inputs/") && !p.contains("/."))
+    {
+        match serde_json::from_slice::<Value>(&repo.show("HEAD", path)) {
+            Ok(doc) => {
+                let v = doc["schema_version"].as_str().unwrap().to_string();
+                let n = versions.entry(v).or_insert(json!(0));
+                *n = json!(n.as_u64().unwrap() + 1);
+            }
+            Err(_) => invalid.push(path.to_string()),
+        }
+    }
+    (Value::Object(versions), invalid)
+}
+
+/// The manifests `git status` reports: modified, deleted or staged ones, and untracked ones.
+fn manifest_status_by_git(repo: &TestRepo, pathspec: &str) -> (Vec<String>, Vec<String>) {
+    let porcelain = repo.git([
+        "status",
+        "--porcelain",
+        "--untracked-files=all",
+        "--",
+        pathspec,
+    ]);
+    let (mut dirty, mut untracked) = (Vec::new(), Vec::new());
+    for line in porcelain.lines() {
+        let (code, path) = line.split_at(3);
+        if !path.ends_with("/manifest.json") {
+            continue;
+        }
+        if code == "?? " {
+            untracked.push(path.to_string());
+        } else {
+            dirty.push(path.to_string());
+        }
+    }
+    dirty.sort();
+    untracked.sort();
+    (dirty, untracked)
+}
+
+#[test]
+fn status_of_a_packed_repository_agrees_with_git() {
+    // status reads the blobs in pack order while another thread walks the working tree and
+    // compares it with the scan: both halves must still be git's answer, cold and warm.
+    let repo = TestRepo::new();
+    for i in 0..40 {
+        let job = format!("job-{}", i % 5);
+        let run = format!("run-{i:03}");
+        let version = ["1.0.0", "1.1.0", "1.2.0"][(i * 7) % 3];
+        repo.manifest(
+            &format!("{job}/{run}"),
+            json!({"schema_version": version, "run_id": run, "job_id": job, "status": "succeeded"}),
+        );
+    }
+    repo.file(
+        "artifacts/job-9/run-bad/manifest.json",
+        "{\"schema_version\": ",
+    )
+    .file(".gitignore", "artifacts/job-ignored/\n")
+    .commit("forty runs");
+    repo.git(["gc", "-q"]);
+    let late = manifest_path("job-7/run-late");
+    repo.manifest(
+        "job-7/run-late",
+        json!({"schema_version": "1.0.0", "run_id": "run-late", "job_id": "job-7", "status": "failed"}),
+    )
+    .commit("a late run, its objects loose");
+
+    repo.file(
+        &manifest_path("job-1/run-001"),
+        "{\"schema_version\": \"1.0.0\"}\n",
+    )
+    .manifest("job-2/run-new", json!({"run_id": "run-new"}))
+    .manifest("job-1/run-staged", json!({"run_id": "run-staged"}))
+    .manifest("job-ignored/run-1", json!({"run_id": "run-1"}));
+    std::fs::remove_file(repo.path().join(manifest_path("job-3/run-003"))).unwrap();
+    repo.git(["add", &manifest_path("job-1/run-staged")]);
+
+    let (versions, invalid) = versions_by_git(&repo);
+    assert_eq!(invalid, ["artifacts/job-9/run-bad/manifest.json"]);
+    let (dirty, untracked) = manifest_status_by_git(&repo, "artifacts");
+    assert_eq!(dirty.len(), 3, "{dirty:?}");
+    assert_eq!(untracked, [manifest_path("job-2/run-new")]);
+    for pass in ["cold", "warm"] {
+        let status = repo.cli(["status", "--json"]).expect_code(0).json();
+        assert_eq!(status["versions"], versions, "{pass}");
+        assert_eq!(status["total"], 42, "{pass}");
+        assert_eq!(paths_of(&status["invalid"]), invalid, "{pass}");
+        assert_eq!(strings(&status["dirty"]), dirty, "{pass}");
+        assert_eq!(strings(&status["untracked"]), untracked, "{pass}");
+    }
+    let scoped = repo
+        .cli(["status", "--json", "artifacts/job-1"])
+        .expect_code(0)
+        .json();
+    let (dirty1, untracked1) = manifest_status_by_git(&repo, "artifacts/job-1");
+    assert_eq!(dirty1.len(), 2, "{dirty1:?}");
+    assert_eq!(strings(&scoped["dirty"]), dirty1);
+    assert_eq!(strings(&scoped["untracked"]), untracked1);
+
+    let bare = repo.bare_clone();
+    let status = bare.cli(["status", "--json"]).expect_code(0).json();
+    assert_eq!(status["versions"], versions);
+    assert_eq!(
+        (status["dirty"].clone(), status["untracked"].clone()),
+        (json!([]), json!([]))
+    );
+
+    // A blob that cannot be read fails the survey, with its path, whatever the other thread
+    // found; the version cache is removed so the blob must be read.
+    let blob = repo.git(["rev-parse", &format!("HEAD:{late}")]);
+    let blob = blob.trim();
+    let objects = repo.git_dir().join("objects");
+    std::fs::remove_file(objects.join(&blob[..2]).join(&blob[2..])).expect("a loose blob");
+    std::fs::remove_file(repo.git_dir().join("artifact-migrate").join("versions")).unwrap();
+    let run = repo.cli(["status"]);
+    assert_ne!(run.code, 0, "{run}");
+    assert!(run.stderr.contains(&late), "{run}");
+}

@@ -5,10 +5,9 @@ use std::fmt::{self, Write as _};
 
 use serde::Serialize;
 
-use artifact_migrate::engine::{survey, Failure, Progress};
+use artifact_migrate::engine::{status, Failure, Status};
 use artifact_migrate::git::scan::matches_pathspec;
 use artifact_migrate::git::scan::RunPair;
-use artifact_migrate::git::worktree::manifest_state;
 use artifact_migrate::ids::CommitId;
 
 use crate::cli::output::{print_failures, print_path_line, Painter, Style};
@@ -57,10 +56,10 @@ pub fn run(ctx: &Ctx, args: Args) -> Result<(), CommandError> {
     let head = repo.head_commit()?;
     let bars = Bars::new(ctx.ui.progress_enabled());
     let loaded = ctx.registry(&repo, &cfg)?;
-    let s = survey(&repo, &cfg, &loaded.registry, head, &specs, &bars)?;
-    bars.start("working tree", 0);
-    let state = manifest_state(&repo, &cfg, &s.manifests, |p| matches_pathspec(p, &specs))?;
-    bars.finish();
+    let Status {
+        survey: s,
+        worktree: state,
+    } = status(&repo, &cfg, &loaded.registry, head, &specs, &bars)?;
     let keep = |v: Vec<String>| -> Vec<String> {
         v.into_iter()
             .filter(|p| matches_pathspec(p, &specs))

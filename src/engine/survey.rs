@@ -10,8 +10,12 @@ use crate::engine::error::EngineError;
 use crate::engine::migrate::{read_manifest, read_version, ManifestError, IMPLICIT_VERSION};
 use crate::engine::progress::Progress;
 use crate::git::cache::{CachedVersion, VersionCache};
+use crate::git::pack_order::PackOrder;
 use crate::git::rounds::in_rounds;
-use crate::git::scan::{layout_counts, matches_pathspec, run_pairs, scan_commit, RunPair};
+use crate::git::scan::{
+    layout_counts, matches_pathspec, run_pairs, scan_commit, RunPair, TreeManifest,
+};
+use crate::git::worktree::{manifest_files, manifest_state_of, WorktreeState};
 use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
 use crate::manifest::Json;
@@ -38,6 +42,71 @@ pub struct Survey {
     pub pairs: Vec<RunPair>,
 }
 
+/// What `status` reports: the survey of a commit and the working tree against it.
+#[derive(Debug, Clone)]
+pub struct Status {
+    pub survey: Survey,
+    /// The committed manifests in scope that are dirty, and the untracked ones (in scope).
+    pub worktree: WorktreeState,
+}
+
+/// [`survey`] of `commit` and the working tree's [`manifest_state`] against its manifests in
+/// scope (empty for a bare repository), the second on a thread of its own beside the first:
+/// it walks the artifacts directory while the commit is scanned, then compares the files
+/// with the scan's manifests while their blobs are read (the two took about as long, one
+/// after the other). The survey's error comes first, as when they ran in turn; the phase
+/// `working tree` is the wait for that thread after the survey.
+///
+/// [`manifest_state`]: crate::git::worktree::manifest_state
+pub fn status(
+    repo: &Repo,
+    cfg: &Config,
+    registry: &Registry,
+    commit: CommitId,
+    pathspecs: &[String],
+    progress: &dyn Progress,
+) -> Result<Status, EngineError> {
+    if repo.workdir().is_none() {
+        let survey = survey(repo, cfg, registry, commit, pathspecs, progress)?;
+        return Ok(Status {
+            survey,
+            worktree: WorktreeState::default(),
+        });
+    }
+    let other = repo.reopen()?;
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<(RepoPath, git2::Oid)>>();
+    std::thread::scope(|s| {
+        let worker = s.spawn(move || -> Result<WorktreeState, GitError> {
+            let files = manifest_files(&other, cfg);
+            // Closed without a list: the survey failed before its scan was done.
+            let Ok(committed) = rx.recv() else {
+                return Ok(WorktreeState::default());
+            };
+            manifest_state_of(
+                &other,
+                cfg,
+                &committed,
+                |p| matches_pathspec(p, pathspecs),
+                files,
+            )
+        });
+        let survey = survey_then(repo, cfg, registry, commit, pathspecs, progress, |m| {
+            // A closed channel: the thread panicked, which the join below passes on.
+            let _ = tx.send(m.iter().map(|e| (e.path.clone(), e.blob)).collect());
+        });
+        progress.start("working tree", 0);
+        let worktree = match worker.join() {
+            Ok(w) => w,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        progress.finish();
+        Ok(Status {
+            survey: survey?,
+            worktree: worktree?,
+        })
+    })
+}
+
 /// Reads every manifest of `commit` (restricted to `pathspecs`) and counts versions.
 pub fn survey(
     repo: &Repo,
@@ -46,6 +115,20 @@ pub fn survey(
     commit: CommitId,
     pathspecs: &[String],
     progress: &dyn Progress,
+) -> Result<Survey, EngineError> {
+    survey_then(repo, cfg, registry, commit, pathspecs, progress, |_| {})
+}
+
+/// [`survey`], handing `scanned` the commit's manifests in scope as soon as the scan has
+/// found them (before their blobs are read).
+fn survey_then(
+    repo: &Repo,
+    cfg: &Config,
+    registry: &Registry,
+    commit: CommitId,
+    pathspecs: &[String],
+    progress: &dyn Progress,
+    scanned: impl FnOnce(&[TreeManifest]),
 ) -> Result<Survey, EngineError> {
     let latest = registry.latest().ok_or(EngineError::EmptyRegistry)?;
     progress.start("scan", 0);
@@ -63,6 +146,7 @@ pub fn survey(
         .into_iter()
         .filter(|m| matches_pathspec(m.path.as_str(), pathspecs))
         .collect();
+    scanned(&entries);
     // Versions by blob id: from the cache where known, else read and parsed (in rounds).
     progress.start("cache", 0);
     let mut cache = VersionCache::load(repo);
@@ -70,14 +154,14 @@ pub fn survey(
     progress.finish();
     let missing: Vec<usize> = (0..entries.len()).filter(|i| known[*i].is_none()).collect();
     progress.start("read", missing.len() as u64);
-    // While the pool parses one round, this thread reads the next.
+    // While the pool parses one round, this thread reads the next, in pack order.
+    let mut places = PackOrder::read(repo.git_dir()).of(missing.iter().map(|&i| entries[i].blob));
     in_rounds(
         &missing,
         |round| {
-            round
-                .iter()
-                .map(|&i| repo.blob(entries[i].blob, entries[i].path.as_str()))
-                .collect()
+            places.read(round, |&i| {
+                repo.blob(entries[i].blob, entries[i].path.as_str())
+            })
         },
         |_, blobs| {
             blobs

@@ -41,10 +41,45 @@ pub fn manifest_state(
     committed: &[(RepoPath, Oid)],
     in_scope: impl Fn(&str) -> bool,
 ) -> Result<WorktreeState, GitError> {
-    let mut state = WorktreeState::default();
+    let files = manifest_files(repo, cfg);
+    manifest_state_of(repo, cfg, committed, in_scope, files)
+}
+
+/// Every manifest file in the working tree's artifacts directory, as repository paths, by
+/// the walk [`manifest_state`] makes (none for a bare repository). It needs nothing from
+/// git, so it can run before the commit is scanned; [`manifest_state_of`] takes its answer.
+pub fn manifest_files(repo: &Repo, cfg: &Config) -> Vec<String> {
     let Some(workdir) = repo.workdir() else {
-        return Ok(state);
+        return Vec::new();
     };
+    let root = if cfg.artifacts_root.is_empty() {
+        workdir.to_path_buf()
+    } else {
+        workdir.join(&cfg.artifacts_root)
+    };
+    let prefix = if cfg.artifacts_root.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", cfg.artifacts_root)
+    };
+    let mut found = Vec::new();
+    walk_manifests(&root, &prefix, &cfg.manifest_name, &mut found);
+    found
+}
+
+/// [`manifest_state`] with the working tree's manifest files already walked
+/// ([`manifest_files`]).
+pub fn manifest_state_of(
+    repo: &Repo,
+    cfg: &Config,
+    committed: &[(RepoPath, Oid)],
+    in_scope: impl Fn(&str) -> bool,
+    files: Vec<String>,
+) -> Result<WorktreeState, GitError> {
+    let mut state = WorktreeState::default();
+    if repo.workdir().is_none() {
+        return Ok(state);
+    }
     state.dirty = dirty_paths(repo, committed)?;
     let index = repo.git.index().map_err(GitError::git("read the index"))?;
     let head: std::collections::HashSet<&str> = committed.iter().map(|(p, _)| p.as_str()).collect();
@@ -61,19 +96,7 @@ pub fn manifest_state(
         }
         tracked.insert(path);
     }
-    let root = if cfg.artifacts_root.is_empty() {
-        workdir.to_path_buf()
-    } else {
-        workdir.join(&cfg.artifacts_root)
-    };
-    let prefix = if cfg.artifacts_root.is_empty() {
-        String::new()
-    } else {
-        format!("{}/", cfg.artifacts_root)
-    };
-    let mut found = Vec::new();
-    walk_manifests(&root, &prefix, &cfg.manifest_name, &mut found);
-    for p in found {
+    for p in files {
         if !tracked.contains(&p)
             && in_scope(&p)
             && !repo
