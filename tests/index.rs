@@ -218,6 +218,7 @@ both_backends!(
     runs_answers_from_the_index,
     the_library_answers_as_of_one_commit,
     a_full_build_reads_in_pack_order_and_keeps_its_indexes,
+    a_reader_in_a_transaction_does_not_hold_up_a_build,
 );
 
 /// A small corpus in the pipeline's shape: `n` runs over a few jobs, mostly 1.0.0 (half of
@@ -1102,4 +1103,95 @@ fn the_walkthrough_check_script_passes() {
         )),
         "{text}"
     );
+}
+
+/// A reader's open transaction on `run_index`, as the server holds one per request: begun,
+/// one query answered, held until dropped.
+enum Reader {
+    Sqlite(rusqlite::Connection),
+    Postgres(::postgres::Client),
+}
+
+impl Reader {
+    fn open(b: &Backend, repo: &TestRepo) -> (Reader, i64) {
+        let sql = "SELECT count(*) FROM run_index";
+        match &b.db {
+            Db::Sqlite => {
+                let c = rusqlite::Connection::open(Backend::sqlite_file(repo)).unwrap();
+                c.execute_batch("BEGIN").unwrap();
+                let n: i64 = c.query_row(sql, [], |r| r.get(0)).unwrap();
+                (Reader::Sqlite(c), n)
+            }
+            Db::Postgres(url) => {
+                let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
+                c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+                    .unwrap();
+                let n: i64 = c.query_one(sql, &[]).unwrap().get(0);
+                (Reader::Postgres(c), n)
+            }
+        }
+    }
+
+    /// What the reader's snapshot still holds.
+    fn count(&mut self) -> i64 {
+        let sql = "SELECT count(*) FROM run_index";
+        match self {
+            Reader::Sqlite(c) => c.query_row(sql, [], |r| r.get(0)).unwrap(),
+            Reader::Postgres(c) => c.query_one(sql, &[]).unwrap().get(0),
+        }
+    }
+}
+
+/// An update that rewrites most rows drops and remakes `run_index`'s secondary indexes
+/// (the phase `create indexes`) only where readers do not wait for that: SQLite, whose
+/// readers keep their snapshot; not PostgreSQL, where `DROP INDEX` locks every reader out
+/// until the commit. Either way a reader with an open transaction (the server's, during
+/// the refresh after a batch) does not hold the update up and keeps its snapshot.
+fn a_reader_in_a_transaction_does_not_hold_up_a_build(b: &Backend) {
+    let repo = corpus(20);
+    no_refresh(&repo);
+    b.cli(&repo, ["index"]).expect_code(0);
+    repo.manifest(
+        "job-9/run-late",
+        json!({"schema_version": "1.0.0", "run_id": "run-late", "job_id": "job-9", "status": "succeeded"}),
+    )
+    .commit("one more run");
+    repo.cli(["apply", "-q"]).expect_code(0);
+    let (mut reader, before) = Reader::open(b, &repo);
+    let update = b.spawn(
+        &repo,
+        &[("ARTIFACT_MIGRATE_TIMINGS", "1")],
+        &["index", "--json"],
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(update.finish());
+    });
+    let done = rx.recv_timeout(std::time::Duration::from_secs(60));
+    // What the reader saw before the update committed; then its transaction ends, which
+    // also frees an update that waited for it, so a failure reports instead of hanging.
+    let during = reader.count();
+    drop(reader);
+    let run = done.unwrap_or_else(|_| panic!("the update waited for a reader's open transaction"));
+    let report = run.expect_code(0).json();
+    assert_eq!(report["mode"], "incremental", "{run}");
+    // Every manifest but the two already at the latest version: most of the rows.
+    assert_eq!(
+        (&report["read"], &report["manifests"]),
+        (&json!(19), &json!(21)),
+        "{run}"
+    );
+    assert_eq!(during, before, "the reader's snapshot changed under it");
+    let remade = run
+        .stderr
+        .lines()
+        .any(|l| l.starts_with("timing: create indexes: "));
+    assert_eq!(remade, matches!(b.db, Db::Sqlite), "{run}");
+    assert_agrees_with_git(b, &repo);
+    let mut want: Vec<String> = artifact_migrate::index::schema::RUN_INDEXES
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    want.sort();
+    assert_eq!(run_indexes(b, &repo), want);
 }

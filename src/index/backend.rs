@@ -116,6 +116,10 @@ pub trait Backend {
     ) -> Result<(), IndexError>;
     /// The query that finds a table by name (`$1`) in this database's catalogue.
     fn catalogue_query(&self) -> &'static str;
+    /// Whether a bulk write may drop `run_index`'s secondary indexes inside its transaction
+    /// and make them again after its rows (one sort each instead of an insertion per row):
+    /// only where that leaves readers alone until the commit.
+    fn defers_indexes(&self) -> bool;
 
     /// Whether a table exists.
     fn table_exists(&mut self, table: &str) -> Result<bool, IndexError> {

@@ -244,4 +244,11 @@ impl Backend for Postgres {
     fn catalogue_query(&self) -> &'static str {
         super::schema::POSTGRES_TABLE_EXISTS
     }
+
+    /// `DROP INDEX` takes an ACCESS EXCLUSIVE lock on the table until the commit: every
+    /// reader (the server's requests) would wait for the whole build, and the build for
+    /// every open reader. Updates keep the indexes here.
+    fn defers_indexes(&self) -> bool {
+        false
+    }
 }

@@ -524,12 +524,6 @@ fn update_locked(
             db.execute(&format!("DELETE FROM {t}"), &[])?;
         }
     }
-    if full {
-        // Made again once the rows are in; nothing below reads them before that.
-        for &(name, _) in schema::RUN_INDEXES {
-            db.batch(&format!("DROP INDEX IF EXISTS {name}"))?;
-        }
-    }
     let old_bases = if full {
         Bases::default()
     } else {
@@ -551,6 +545,19 @@ fn update_locked(
         Some(_) => ("rescan", rescan_of(db, repo, opts.commit, cfg)?),
     };
     opts.progress.finish();
+    // A build that writes most of the rows (every full one; an update after a batch of the
+    // whole corpus) makes the secondary indexes after them: in tables this transaction
+    // created (no reader can see them), or where the backend lets readers keep the old
+    // ones. Nothing below reads them before they are made again.
+    let defer = !changes.is_empty()
+        && (created
+            || db.defers_indexes()
+                && (full || 2 * changes.len() as u64 >= count(db, schema::COUNT_RUNS)?));
+    if defer {
+        for &(name, _) in schema::RUN_INDEXES {
+            db.batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+        }
+    }
     let indexed_at = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mut apply = Apply {
         db: &mut *db,
@@ -567,7 +574,7 @@ fn update_locked(
     };
     apply.run(&changes, opts.progress)?;
     let read = apply.read;
-    if full {
+    if defer {
         opts.progress.start("create indexes", 0);
         for &ix in schema::RUN_INDEXES {
             db.batch(&schema::create_index(ix))?;
