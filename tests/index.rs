@@ -776,6 +776,16 @@ fn schema_versions_are_upgraded_or_rebuilt_never_misread(b: &Backend) {
 }
 
 /// The secondary indexes of `run_index`, as the database lists them.
+/// The names of every secondary index of `run_index`, sorted as [`run_indexes`] lists them.
+fn all_run_indexes() -> Vec<String> {
+    let mut names: Vec<String> = artifact_migrate::index::schema::RUN_INDEXES
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
 fn run_indexes(b: &Backend, repo: &TestRepo) -> Vec<String> {
     let sql = match b.db {
         Db::Sqlite => "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'run_index' AND name LIKE 'run_index_by%' ORDER BY name",
@@ -796,11 +806,7 @@ fn a_full_build_reads_in_pack_order_and_keeps_its_indexes(b: &Backend) {
     no_refresh(&repo);
     // Packed, so the reads are reordered (a loose object has no place in a pack).
     repo.git(["gc", "-q"]);
-    let mut want: Vec<String> = artifact_migrate::index::schema::RUN_INDEXES
-        .iter()
-        .map(|(name, _)| name.to_string())
-        .collect();
-    want.sort();
+    let want = all_run_indexes();
     b.cli(&repo, ["index"]).expect_code(0);
     assert_agrees_with_git(b, &repo);
     assert_eq!(run_indexes(b, &repo), want);
@@ -1114,22 +1120,22 @@ enum Reader {
 
 impl Reader {
     fn open(b: &Backend, repo: &TestRepo) -> (Reader, i64) {
-        let sql = "SELECT count(*) FROM run_index";
-        match &b.db {
+        let mut reader = match &b.db {
             Db::Sqlite => {
                 let c = rusqlite::Connection::open(Backend::sqlite_file(repo)).unwrap();
                 c.execute_batch("BEGIN").unwrap();
-                let n: i64 = c.query_row(sql, [], |r| r.get(0)).unwrap();
-                (Reader::Sqlite(c), n)
+                Reader::Sqlite(c)
             }
             Db::Postgres(url) => {
                 let mut c = ::postgres::Client::connect(url, ::postgres::NoTls).unwrap();
                 c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
                     .unwrap();
-                let n: i64 = c.query_one(sql, &[]).unwrap().get(0);
-                (Reader::Postgres(c), n)
+                Reader::Postgres(c)
             }
-        }
+        };
+        // The first query takes the snapshot the transaction keeps.
+        let n = reader.count();
+        (reader, n)
     }
 
     /// What the reader's snapshot still holds.
@@ -1188,10 +1194,6 @@ fn a_reader_in_a_transaction_does_not_hold_up_a_build(b: &Backend) {
         .any(|l| l.starts_with("timing: create indexes: "));
     assert_eq!(remade, matches!(b.db, Db::Sqlite), "{run}");
     assert_agrees_with_git(b, &repo);
-    let mut want: Vec<String> = artifact_migrate::index::schema::RUN_INDEXES
-        .iter()
-        .map(|(name, _)| name.to_string())
-        .collect();
-    want.sort();
+    let want = all_run_indexes();
     assert_eq!(run_indexes(b, &repo), want);
 }

@@ -31,4 +31,4 @@ pub use history::{tool_name, BatchInfo, HistoryEntry};
 pub use migrate::{migrate_manifest, ManifestError, MigrateOptions, Migrated, Outcome};
 pub use preview::{preview, preview_bytes, Preview, PreviewError};
 pub use progress::{NoProgress, Progress};
-pub use survey::{status, survey, Status, Survey};
+pub use survey::{status, Status, Survey};

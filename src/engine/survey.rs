@@ -15,7 +15,7 @@ use crate::git::rounds::in_rounds;
 use crate::git::scan::{
     layout_counts, matches_pathspec, run_pairs, scan_commit, RunPair, TreeManifest,
 };
-use crate::git::worktree::{manifest_files, manifest_state_of, WorktreeState};
+use crate::git::worktree::{manifest_files, manifest_state, WorktreeState};
 use crate::git::{GitError, Repo};
 use crate::ids::{CommitId, RepoPath};
 use crate::manifest::Json;
@@ -50,14 +50,13 @@ pub struct Status {
     pub worktree: WorktreeState,
 }
 
-/// [`survey`] of `commit` and the working tree's [`manifest_state`] against its manifests in
-/// scope (empty for a bare repository), the second on a thread of its own beside the first:
-/// it walks the artifacts directory while the commit is scanned, then compares the files
-/// with the scan's manifests while their blobs are read (the two took about as long, one
-/// after the other). The survey's error comes first, as when they ran in turn; the phase
-/// `working tree` is the wait for that thread after the survey.
-///
-/// [`manifest_state`]: crate::git::worktree::manifest_state
+/// The survey of `commit` (every manifest's version) and the working tree's
+/// [`manifest_state`] against its manifests in scope (empty for a bare repository), the
+/// second on a thread of its own (with its own libgit2 handle) beside the first: it walks
+/// the artifacts directory while the commit is scanned, then compares the files with the
+/// scan's manifests while their blobs are read (the two took about as long, one after the
+/// other). The survey's error comes first, as when they ran in turn; the phase `working
+/// tree` is the wait for that thread after the survey.
 pub fn status(
     repo: &Repo,
     cfg: &Config,
@@ -66,13 +65,6 @@ pub fn status(
     pathspecs: &[String],
     progress: &dyn Progress,
 ) -> Result<Status, EngineError> {
-    if repo.workdir().is_none() {
-        let survey = survey(repo, cfg, registry, commit, pathspecs, progress)?;
-        return Ok(Status {
-            survey,
-            worktree: WorktreeState::default(),
-        });
-    }
     let other = repo.reopen()?;
     let (tx, rx) = std::sync::mpsc::channel::<Vec<(RepoPath, git2::Oid)>>();
     std::thread::scope(|s| {
@@ -82,7 +74,7 @@ pub fn status(
             let Ok(committed) = rx.recv() else {
                 return Ok(WorktreeState::default());
             };
-            manifest_state_of(
+            manifest_state(
                 &other,
                 cfg,
                 &committed,
@@ -90,7 +82,7 @@ pub fn status(
                 files,
             )
         });
-        let survey = survey_then(repo, cfg, registry, commit, pathspecs, progress, |m| {
+        let survey = survey(repo, cfg, registry, commit, pathspecs, progress, |m| {
             // A closed channel: the thread panicked, which the join below passes on.
             let _ = tx.send(m.iter().map(|e| (e.path.clone(), e.blob)).collect());
         });
@@ -107,21 +99,10 @@ pub fn status(
     })
 }
 
-/// Reads every manifest of `commit` (restricted to `pathspecs`) and counts versions.
-pub fn survey(
-    repo: &Repo,
-    cfg: &Config,
-    registry: &Registry,
-    commit: CommitId,
-    pathspecs: &[String],
-    progress: &dyn Progress,
-) -> Result<Survey, EngineError> {
-    survey_then(repo, cfg, registry, commit, pathspecs, progress, |_| {})
-}
-
-/// [`survey`], handing `scanned` the commit's manifests in scope as soon as the scan has
-/// found them (before their blobs are read).
-fn survey_then(
+/// Reads every manifest of `commit` (restricted to `pathspecs`) and counts versions,
+/// handing `scanned` the commit's manifests in scope as soon as the scan has found them
+/// (before their blobs are read).
+fn survey(
     repo: &Repo,
     cfg: &Config,
     registry: &Registry,

@@ -31,23 +31,9 @@ pub struct WorktreeState {
     pub untracked: Vec<String>,
 }
 
-/// The state of the manifests in the working tree and index (nothing for a bare
-/// repository): `committed` are HEAD's manifests in scope, with their blobs. Dirty ones are
-/// found by git's stat fast path (`dirty_paths`), staged new ones from the index, untracked
-/// ones by walking the artifacts directory (not `inputs/`, dot-directories or links).
-pub fn manifest_state(
-    repo: &Repo,
-    cfg: &Config,
-    committed: &[(RepoPath, Oid)],
-    in_scope: impl Fn(&str) -> bool,
-) -> Result<WorktreeState, GitError> {
-    let files = manifest_files(repo, cfg);
-    manifest_state_of(repo, cfg, committed, in_scope, files)
-}
-
-/// Every manifest file in the working tree's artifacts directory, as repository paths, by
-/// the walk [`manifest_state`] makes (none for a bare repository). It needs nothing from
-/// git, so it can run before the commit is scanned; [`manifest_state_of`] takes its answer.
+/// Every manifest file in the working tree's artifacts directory, as repository paths
+/// (none for a bare repository): not `inputs/`, dot-directories or links. It needs nothing
+/// from git, so it can run before the commit is scanned; [`manifest_state`] takes its answer.
 pub fn manifest_files(repo: &Repo, cfg: &Config) -> Vec<String> {
     let Some(workdir) = repo.workdir() else {
         return Vec::new();
@@ -67,9 +53,11 @@ pub fn manifest_files(repo: &Repo, cfg: &Config) -> Vec<String> {
     found
 }
 
-/// [`manifest_state`] with the working tree's manifest files already walked
-/// ([`manifest_files`]).
-pub fn manifest_state_of(
+/// The state of the manifests in the working tree and index (nothing for a bare
+/// repository): `committed` are HEAD's manifests in scope, with their blobs, and `files` the
+/// working tree's manifest files ([`manifest_files`]). Dirty ones are found by git's stat
+/// fast path (`dirty_paths`), staged new ones from the index, untracked ones among `files`.
+pub fn manifest_state(
     repo: &Repo,
     cfg: &Config,
     committed: &[(RepoPath, Oid)],
